@@ -1,0 +1,30 @@
+"""hf_jepa: self-supervised vision pretraining (I-JEPA and family) native to the Hugging Face ecosystem."""
+
+from .models import (
+    IJepaSSLConfig,
+    IJepaSSLForImageClassification,
+    IJepaSSLForPreTraining,
+    IJepaSSLModel,
+    MultiBlockMaskGenerator,
+    RandomMask,
+    RandomMaskGenerator,
+    SSLImageProcessor,
+)
+from .registry import METHODS, get_method, register_auto_classes
+
+register_auto_classes()
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IJepaSSLConfig",
+    "IJepaSSLForImageClassification",
+    "IJepaSSLForPreTraining",
+    "IJepaSSLModel",
+    "METHODS",
+    "MultiBlockMaskGenerator",
+    "RandomMask",
+    "RandomMaskGenerator",
+    "SSLImageProcessor",
+    "get_method",
+]

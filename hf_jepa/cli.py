@@ -1,0 +1,267 @@
+"""The `hf-jepa` command: `pretrain` a method, `evaluate` a saved model."""
+
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+
+import torch
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, HfArgumentParser, set_seed
+
+from .data import DIGITS, ImageCollator, image_transform, load_image_dataset, resolve_columns
+from .evaluation import evaluate_encoder
+from .registry import METHODS, get_method, method_of_model_type
+from .trainer import SSLTrainer, SSLTrainingArguments, TrainingDivergedError
+from .views import RandomResizedCropFlip
+
+logger = logging.getLogger("hf_jepa")
+
+# What `hf-jepa pretrain` uses unless the command line says otherwise: a run of a few minutes on 2 CPU cores.
+PRETRAIN_DEFAULTS = dict(
+    max_steps=300,
+    per_device_train_batch_size=128,
+    learning_rate=2e-3,
+    warmup_steps=30,
+    lr_scheduler_type="cosine_with_min_lr",
+    lr_scheduler_kwargs={"min_lr_rate": 0.01},
+    weight_decay=0.04,
+    weight_decay_end=0.4,
+    logging_steps=25,
+    save_strategy="no",
+    dataloader_num_workers=0,
+    report_to="none",
+)
+
+
+@dataclass
+class DataArguments:
+    dataset: str = field(
+        default=DIGITS,
+        metadata={
+            "help": "'digits' (embedded default), an image folder (sub-folders = classes), a folder saved "
+            "with datasets' save_to_disk, or a Hub dataset name."
+        },
+    )
+    image_column: str | None = field(default=None, metadata={"help": "Image column (default: the first image one)."})
+    label_column: str = field(default="label", metadata={"help": "Label column, used by the evaluation only."})
+    crop_scale: tuple[float, float] = field(
+        default=(0.3, 1.0), metadata={"help": "Scale range of the random resized crop (I-JEPA: 0.3 1.0)."}
+    )
+    horizontal_flip: bool = field(default=True, metadata={"help": "Random horizontal flips in training views."})
+    load_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Images are resized to this square size before the on-device random crop "
+            "(default: the model's image size; e.g. 256 for 224 crops)."
+        },
+    )
+    eval_batch_size: int = field(default=256, metadata={"help": "Batch size of feature extraction."})
+
+
+@dataclass
+class ModelArguments:
+    method: str = field(default="ijepa", metadata={"help": "Pretraining method.", "choices": sorted(METHODS)})
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Continue from a folder saved by hf-jepa for the same method."}
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": "Comma-separated config fields, e.g. 'hidden_size=192,num_hidden_layers=6,image_size=64'."},
+    )
+
+
+def parse_overrides(text: str | None, config_class) -> dict:
+    if not text:
+        return {}
+    known = {f for f in config_class.__dataclass_fields__}
+    overrides = {}
+    for item in text.split(","):
+        if "=" not in item:
+            raise ValueError(f"`--config_overrides` expects key=value pairs, got {item!r}.")
+        key, value = (part.strip() for part in item.split("=", 1))
+        if key not in known:
+            raise ValueError(f"`--config_overrides`: {config_class.__name__} has no field {key!r}.")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
+def build_model(model_args: ModelArguments):
+    method = get_method(model_args.method)
+    if model_args.model_name_or_path:
+        config = method.config_class.from_pretrained(model_args.model_name_or_path)  # refuses other methods
+        for key, value in parse_overrides(model_args.config_overrides, method.config_class).items():
+            setattr(config, key, value)
+        model = method.pretraining_class.from_pretrained(model_args.model_name_or_path, config=config)
+        processor = AutoImageProcessor.from_pretrained(model_args.model_name_or_path)
+    else:
+        config = method.config_class(
+            **{**method.default_config, **parse_overrides(model_args.config_overrides, method.config_class)}
+        )
+        model = method.pretraining_class(config)
+        processor = default_processor(method, config)
+    return method, config, model, processor
+
+
+def default_processor(method, config):
+    """The method's processor at the config's image size."""
+    height, width = (g * p for g, p in zip(config.grid_size, _pair(config.patch_size)))
+    return method.processor_class(size={"height": height, "width": width})
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def random_init_encoder(method, config, seed: int):
+    """The same architecture at random init, reproducible from `seed`."""
+    torch.manual_seed(seed)
+    return method.model_class(config)
+
+
+def write_results(output_dir: str, results: dict) -> str:
+    path = os.path.join(output_dir, "eval_results.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=2)
+    return path
+
+
+def summary(results: dict) -> str:
+    verdict = "beat" if results.get("beats_random_init") else "did NOT beat"
+    return (
+        f"kNN top-1 {results['knn_top1']:.3f} (random init {results['random_init_knn_top1']:.3f}), "
+        f"linear probe top-1 {results['linear_probe_top1']:.3f} "
+        f"(random init {results['random_init_linear_probe_top1']:.3f}): the pretrained features {verdict} "
+        "random init on kNN."
+    )
+
+
+def pretrain(argv: list[str]) -> dict:
+    parser = HfArgumentParser((ModelArguments, DataArguments, SSLTrainingArguments), prog="hf-jepa pretrain")
+    parser.set_defaults(**PRETRAIN_DEFAULTS)
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
+    set_seed(training_args.seed)
+    method, config, model, processor = build_model(model_args)
+    height, width = processor.size["height"], processor.size["width"]
+
+    data = load_image_dataset(data_args.dataset, image_size=max(height, width))
+    image_column, label_column = resolve_columns(data["train"], data_args.image_column, data_args.label_column)
+    load_size = data_args.load_size or (height, width)
+    collator = ImageCollator(image_transform(load_size, processor.image_mean, processor.image_std), image_column)
+    views = RandomResizedCropFlip((height, width), data_args.crop_scale, horizontal_flip=data_args.horizontal_flip)
+    trainer = SSLTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=data["train"],
+        data_collator=collator,
+        processing_class=processor,
+        train_views=views,
+    )
+    logger.info(
+        "Pretraining %s (%.2fM parameters) on %s: %d train images.",
+        method.name,
+        sum(p.numel() for p in model.parameters()) / 1e6,
+        data_args.dataset,
+        len(data["train"]),
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+
+    if label_column is None:
+        print("No label column: skipping the kNN / linear-probe evaluation.")
+        return {}
+    encoder = model.get_encoder()
+    results = evaluate_encoder(
+        encoder,
+        processor,
+        data,
+        image_column,
+        label_column,
+        random_init_encoder=random_init_encoder(method, config, training_args.seed).to(encoder.device),
+        batch_size=data_args.eval_batch_size,
+        progress=not training_args.disable_tqdm,
+    )
+    results.update(
+        method=method.name,
+        dataset=data_args.dataset,
+        steps=trainer.state.global_step,
+        train_batch_size=training_args.per_device_train_batch_size * training_args.world_size,
+    )
+    path = write_results(training_args.output_dir, results)
+    print(json.dumps(results, indent=2))
+    print(summary(results))
+    print(f"Saved model, processor and {os.path.basename(path)} to {training_args.output_dir}")
+    return results
+
+
+@dataclass
+class EvaluateArguments:
+    model: str = field(metadata={"help": "A folder saved by `hf-jepa pretrain` (or any hf_jepa model folder)."})
+    dataset: str = field(default=DIGITS, metadata={"help": "Same choices as for pretrain."})
+    image_column: str | None = field(default=None, metadata={"help": "Image column (default: the first one)."})
+    label_column: str = field(default="label", metadata={"help": "Label column."})
+    batch_size: int = field(default=256, metadata={"help": "Batch size of feature extraction."})
+    seed: int = field(default=42, metadata={"help": "Seed of the random-init baseline."})
+
+
+def evaluate(argv: list[str]) -> dict:
+    (args,) = HfArgumentParser(EvaluateArguments, prog="hf-jepa evaluate").parse_args_into_dataclasses(argv)
+    if not os.path.isfile(os.path.join(args.model, "config.json")):
+        raise ValueError(f"`--model {args.model}` is not a saved model folder (no config.json).")
+    config = AutoConfig.from_pretrained(args.model)
+    method = method_of_model_type(config.model_type)
+    encoder = AutoModel.from_pretrained(args.model)
+    try:
+        processor = AutoImageProcessor.from_pretrained(args.model)
+    except OSError:
+        processor = default_processor(method, config)
+    data = load_image_dataset(args.dataset, image_size=processor.size["height"])
+    results = evaluate_encoder(
+        encoder,
+        processor,
+        data,
+        args.image_column,
+        args.label_column,
+        random_init_encoder=random_init_encoder(method, config, args.seed),
+        batch_size=args.batch_size,
+    )
+    results.update(method=method.name, dataset=args.dataset)
+    print(json.dumps(results, indent=2))
+    print(summary(results))
+    return results
+
+
+COMMANDS = {"pretrain": pretrain, "evaluate": evaluate}
+USAGE = """usage: hf-jepa {pretrain,evaluate} [options]
+
+  pretrain   Pretrain a method (default: I-JEPA, tiny ViT, embedded digits), evaluate its frozen features
+             against random init and save model + processor + eval_results.json to --output_dir.
+             Accepts every transformers TrainingArguments flag.
+  evaluate   kNN / linear-probe evaluation of a saved model folder (--model DIR).
+
+Run `hf-jepa COMMAND --help` for the options of a command."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"hf-jepa: unknown command {command!r}.\n\n{USAGE}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        COMMANDS[command](rest)
+    except (ValueError, TrainingDivergedError) as error:
+        print(f"hf-jepa {command}: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

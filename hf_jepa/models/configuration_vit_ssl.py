@@ -1,0 +1,103 @@
+"""Backbone configuration shared by every method: one ViT, described once."""
+
+import json
+import os
+
+from transformers import PreTrainedConfig
+
+_POOLINGS = ("mean", "cls")
+
+
+def _as_pair(value, name: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return (int(value[0]), int(value[1]))
+    raise ValueError(f"`{name}` must be an int or a pair of ints, got {value!r}.")
+
+
+class SSLViTConfig(PreTrainedConfig):
+    r"""
+    Vision Transformer hyper-parameters common to all hf_jepa methods. Method configs subclass it and add their
+    objective's fields; this class is never registered on its own.
+
+    Args:
+        image_size (`int` or pair, defaults to 224): input resolution the fixed position table is built for.
+        patch_size (`int` or pair, defaults to 16): side of the square patches.
+        num_channels (`int`, defaults to 3): input channels.
+        hidden_size (`int`, defaults to 768): token width.
+        num_hidden_layers (`int`, defaults to 12): transformer blocks.
+        num_attention_heads (`int`, defaults to 12): heads per block.
+        intermediate_size (`int`, *optional*): MLP width; `4 * hidden_size` when unset.
+        hidden_act (`str`, defaults to `"gelu"`): MLP activation.
+        qkv_bias (`bool`, defaults to `True`): bias on the query/key/value projection.
+        layer_norm_eps (`float`, defaults to 1e-6): epsilon of every LayerNorm.
+        drop_path_rate (`float`, defaults to 0.0): stochastic depth, linearly increasing over blocks.
+        use_cls_token (`bool`, defaults to `False`): prepend a learned CLS token.
+        num_register_tokens (`int`, defaults to 0): learned register tokens after the CLS token.
+        pooling (`str`, defaults to `"mean"`): `pooler_output` is the mean of patch tokens or the CLS token.
+        initializer_range (`float`, defaults to 0.02): std of the truncated-normal init.
+    """
+
+    model_type = "ssl_vit"
+
+    image_size: int | list[int] | tuple[int, int] = 224
+    patch_size: int | list[int] | tuple[int, int] = 16
+    num_channels: int = 3
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int | None = None
+    hidden_act: str = "gelu"
+    qkv_bias: bool = True
+    layer_norm_eps: float = 1e-6
+    drop_path_rate: float = 0.0
+    use_cls_token: bool = False
+    num_register_tokens: int = 0
+    pooling: str = "mean"
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        if self.intermediate_size is None:
+            self.intermediate_size = 4 * self.hidden_size
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"`hidden_size` ({self.hidden_size}) must be divisible by `num_attention_heads` "
+                f"({self.num_attention_heads})."
+            )
+        image, patch = _as_pair(self.image_size, "image_size"), _as_pair(self.patch_size, "patch_size")
+        if image[0] % patch[0] or image[1] % patch[1]:
+            raise ValueError(f"`image_size` {image} must be a multiple of `patch_size` {patch}.")
+        if self.pooling not in _POOLINGS:
+            raise ValueError(f"`pooling` must be one of {_POOLINGS}, got {self.pooling!r}.")
+        if self.pooling == "cls" and not self.use_cls_token:
+            raise ValueError('`pooling="cls"` needs `use_cls_token=True`.')
+        super().__post_init__(**kwargs)
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        """Patches along (height, width) at `image_size`."""
+        image, patch = _as_pair(self.image_size, "image_size"), _as_pair(self.patch_size, "patch_size")
+        return (image[0] // patch[0], image[1] // patch[1])
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        return int(self.use_cls_token) + self.num_register_tokens
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        # transformers only warns when a folder holds another model type; loading an MAE folder into an I-JEPA
+        # class would then silently build a wrong model, so refuse it here.
+        config_file = os.path.join(str(pretrained_model_name_or_path), "config.json")
+        if cls.model_type != SSLViTConfig.model_type and os.path.isfile(config_file):
+            with open(config_file, encoding="utf-8") as handle:
+                found = json.load(handle).get("model_type")
+            if found != cls.model_type:
+                raise ValueError(
+                    f"{pretrained_model_name_or_path!r} holds a `{found}` model, not `{cls.model_type}`: "
+                    f"load it with the class of its own method, or with `AutoModel` after `import hf_jepa`."
+                )
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+
+__all__ = ["SSLViTConfig"]
