@@ -31,6 +31,7 @@ PRETRAIN_DEFAULTS = dict(
     save_strategy="no",
     dataloader_num_workers=0,
     report_to="none",
+    dataloader_pin_memory=torch.cuda.is_available(),
 )
 
 
@@ -45,10 +46,12 @@ class DataArguments:
     )
     image_column: str | None = field(default=None, metadata={"help": "Image column (default: the first image one)."})
     label_column: str = field(default="label", metadata={"help": "Label column, used by the evaluation only."})
-    crop_scale: tuple[float, float] = field(
-        default=(0.3, 1.0), metadata={"help": "Scale range of the random resized crop (I-JEPA: 0.3 1.0)."}
+    crop_scale: list[float] = field(
+        default_factory=lambda: [0.3, 1.0], metadata={"help": "Scale range of the random resized crop (I-JEPA: 0.3 1.0)."}
     )
-    horizontal_flip: bool = field(default=True, metadata={"help": "Random horizontal flips in training views."})
+    horizontal_flip: bool = field(
+        default=False, metadata={"help": "Random horizontal flips in training views (off in the official I-JEPA)."}
+    )
     load_size: int | None = field(
         default=None,
         metadata={
@@ -139,10 +142,14 @@ def summary(results: dict) -> str:
     )
 
 
-def pretrain(argv: list[str]) -> dict:
+def parse_pretrain_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, SSLTrainingArguments]:
     parser = HfArgumentParser((ModelArguments, DataArguments, SSLTrainingArguments), prog="hf-jepa pretrain")
     parser.set_defaults(**PRETRAIN_DEFAULTS)
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
+    return parser.parse_args_into_dataclasses(argv)
+
+
+def pretrain(argv: list[str]) -> dict:
+    model_args, data_args, training_args = parse_pretrain_args(argv)
     set_seed(training_args.seed)
     method, config, model, processor = build_model(model_args)
     height, width = processor.size["height"], processor.size["width"]

@@ -111,7 +111,13 @@ def load_image_dataset(dataset: str = DIGITS, image_size: int = 32) -> DatasetDi
         return digits_dataset(image_size)
     if os.path.isdir(dataset):
         if any(os.path.exists(os.path.join(dataset, f)) for f in ("dataset_dict.json", "dataset_info.json")):
-            data = _as_train_eval(load_from_disk(dataset), "--dataset")
+            try:
+                saved = load_from_disk(dataset)
+            except Exception as error:  # datasets fails on empty or damaged folders with assorted errors
+                raise ValueError(
+                    f"`--dataset {dataset}` could not be read ({type(error).__name__}: {error})."
+                ) from error
+            data = _as_train_eval(saved, "--dataset")
         else:
             data = image_folder_dataset(dataset)
     else:

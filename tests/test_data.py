@@ -1,0 +1,107 @@
+"""Datasets: embedded digits, image folders (with bad files), saved datasets, columns."""
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset, DatasetDict, Image
+from PIL import Image as PILImage
+
+from hf_jepa import data as data_module
+from hf_jepa.data import ImageCollator, digits_dataset, image_transform, load_image_dataset, resolve_columns
+
+
+def test_digits_dataset_is_fixed_rgb_and_stratified():
+    data = digits_dataset(32)
+    assert len(data["train"]) + len(data["eval"]) == 1797 and len(data["eval"]) == 360
+    image = data["train"][0]["image"]
+    assert image.mode == "RGB" and image.size == (32, 32)
+    counts = np.bincount(data["eval"]["label"], minlength=10)
+    assert counts.min() >= 35 and counts.max() <= 37  # stratified 20 %
+    again = digits_dataset(32)
+    assert again["eval"]["label"] == data["eval"]["label"]
+
+
+def _write_folder(root, classes=("cat", "dog"), per_class=3, size=(20, 16)):
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            PILImage.new("RGB", size, color=(40 * c, 10 * i, 0)).save(root / name / f"{i}.png")
+
+
+def test_image_folder_with_classes(tmp_path):
+    _write_folder(tmp_path, per_class=5)
+    data = load_image_dataset(str(tmp_path))
+    assert len(data["train"]) == 8 and len(data["eval"]) == 2
+    assert set(data["train"]["label"]) | set(data["eval"]["label"]) == {0, 1}
+
+
+def test_image_folder_with_train_and_val_splits(tmp_path):
+    _write_folder(tmp_path / "train")
+    _write_folder(tmp_path / "val", per_class=1)
+    data = load_image_dataset(str(tmp_path))
+    assert len(data["train"]) == 6 and len(data["eval"]) == 2
+
+
+def test_corrupt_and_empty_image_files_are_named(tmp_path):
+    _write_folder(tmp_path)
+    (tmp_path / "cat" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    (tmp_path / "dog" / "empty.png").write_bytes(b"")
+    with pytest.raises(ValueError, match="--dataset") as info:
+        load_image_dataset(str(tmp_path))
+    assert "broken.jpg" in str(info.value) and "empty.png" in str(info.value) and "2 unreadable" in str(info.value)
+
+
+def test_folder_without_images_is_an_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match="no image files"):
+        load_image_dataset(str(tmp_path))
+
+
+def test_saved_dataset_folder_and_empty_split(tmp_path):
+    images = [PILImage.new("RGB", (8, 8), color=(i, i, i)) for i in range(10)]
+    data = Dataset.from_dict({"img": images, "y": list(range(10))}).cast_column("img", Image())
+    DatasetDict(train=data.select(range(8)), test=data.select(range(8, 10))).save_to_disk(str(tmp_path / "saved"))
+    loaded = load_image_dataset(str(tmp_path / "saved"))
+    assert len(loaded["train"]) == 8 and len(loaded["eval"]) == 2
+    assert resolve_columns(loaded["train"], None, "y") == ("img", "y")
+
+
+def test_empty_hub_split_is_an_error(monkeypatch):
+    images = Dataset.from_dict({"image": [PILImage.new("RGB", (8, 8))] * 3}).cast_column("image", Image())
+    empty = Dataset.from_dict({"image": []}, features=images.features)
+    monkeypatch.setattr(data_module, "load_dataset", lambda name: DatasetDict(train=empty, validation=images))
+    with pytest.raises(ValueError, match="`train` split of `--dataset user/name` is empty"):
+        load_image_dataset("user/name")
+
+
+def test_unknown_dataset_name_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(ValueError, match="--dataset no-such-user/no-such-dataset"):
+        load_image_dataset("no-such-user/no-such-dataset")
+
+
+def test_column_errors():
+    data = Dataset.from_dict({"text": ["a"], "label": [0]})
+    with pytest.raises(ValueError, match="--image_column"):
+        resolve_columns(data, None, "label")
+    with pytest.raises(ValueError, match="--image_column picture"):
+        resolve_columns(data, "picture", "label")
+    with pytest.raises(ValueError, match="--label_column klass"):
+        resolve_columns(data, "text", "klass")
+    assert resolve_columns(data.remove_columns("label"), "text", "label") == ("text", None)
+
+
+def test_collator_converts_modes_and_normalises():
+    collate = ImageCollator(image_transform(8, [0.5] * 3, [0.5] * 3), "image", "label")
+    rows = [
+        {"image": PILImage.new("L", (16, 16), color=255), "label": 1},
+        {"image": PILImage.new("RGBA", (10, 12), color=(0, 0, 0, 0)), "label": 0},
+    ]
+    batch = collate(rows)
+    assert batch["pixel_values"].shape == (2, 3, 8, 8)
+    assert torch.allclose(batch["pixel_values"][0], torch.ones(3, 8, 8))
+    assert torch.allclose(batch["pixel_values"][1], -torch.ones(3, 8, 8))
+    assert batch["labels"].tolist() == [1, 0]
+    with pytest.raises(ValueError, match="image_column"):
+        ImageCollator(image_transform(8, [0.5] * 3, [0.5] * 3), "pixels")(rows)
