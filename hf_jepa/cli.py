@@ -47,7 +47,8 @@ class DataArguments:
     image_column: str | None = field(default=None, metadata={"help": "Image column (default: the first image one)."})
     label_column: str = field(default="label", metadata={"help": "Label column, used by the evaluation only."})
     crop_scale: list[float] = field(
-        default_factory=lambda: [0.3, 1.0], metadata={"help": "Scale range of the random resized crop (I-JEPA: 0.3 1.0)."}
+        default_factory=lambda: [0.3, 1.0],
+        metadata={"help": "Scale range of the random resized crop (I-JEPA: 0.3 1.0)."},
     )
     horizontal_flip: bool = field(
         default=False, metadata={"help": "Random horizontal flips in training views (off in the official I-JEPA)."}
