@@ -10,9 +10,12 @@ from .models import (
     RandomMaskGenerator,
     SSLImageProcessor,
 )
-from .registry import METHODS, get_method, register_auto_classes
+from .registry import METHODS, get_method, register_auto_classes, register_peft_targets
+from .trainer import SSLTrainer, SSLTrainingArguments, TrainingDivergedError
+from .views import RandomResizedCropFlip
 
 register_auto_classes()
+register_peft_targets()
 
 __version__ = "0.1.0"
 
@@ -25,6 +28,10 @@ __all__ = [
     "MultiBlockMaskGenerator",
     "RandomMask",
     "RandomMaskGenerator",
+    "RandomResizedCropFlip",
     "SSLImageProcessor",
+    "SSLTrainer",
+    "SSLTrainingArguments",
+    "TrainingDivergedError",
     "get_method",
 ]

@@ -68,6 +68,16 @@ def method_of_model_type(model_type: str) -> Method:
     raise ValueError(f"`{model_type}` is not an hf_jepa model type (known: {known}).")
 
 
+def register_peft_targets() -> None:
+    """PEFT has no default LoRA targets for model types it doesn't know: point it at our attention projections."""
+    try:
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as lora_targets
+    except ImportError:  # peft is optional at import time
+        return
+    for method in METHODS.values():
+        lora_targets.setdefault(method.config_class.model_type, ["qkv"])
+
+
 def register_auto_classes() -> None:
     for method in METHODS.values():
         AutoConfig.register(method.config_class.model_type, method.config_class, exist_ok=True)

@@ -174,3 +174,16 @@ def test_folder_of_another_model_type_is_refused(tmp_path):
     for cls in (IJepaSSLForPreTraining, IJepaSSLModel, IJepaSSLConfig):
         with pytest.raises(ValueError, match="holds a `vit` model"):
             cls.from_pretrained(tmp_path)
+
+
+def test_lora_without_naming_targets(tiny_ijepa_config):
+    from peft import LoraConfig, get_peft_model
+
+    tiny_ijepa_config.num_labels = 3
+    classifier = IJepaSSLForImageClassification(tiny_ijepa_config)
+    lora = get_peft_model(classifier, LoraConfig(r=4, modules_to_save=["classifier"]))
+    trainable = {name for name, p in lora.named_parameters() if p.requires_grad}
+    assert any("attn.qkv.lora_A" in name for name in trainable)
+    assert not any("mlp.fc1.weight" in name for name in trainable)
+    logits = lora(pixel_values=torch.randn(2, 3, 32, 32)).logits
+    assert logits.shape == (2, 3)

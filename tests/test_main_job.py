@@ -1,0 +1,15 @@
+"""The default main job exactly as the README runs it (slow: minutes on 2 cores)."""
+
+import json
+
+import pytest
+
+from hf_jepa.cli import main
+
+
+@pytest.mark.slow
+def test_default_main_job_beats_random_init(tmp_path):
+    assert main(["pretrain", "--method", "ijepa", "--output_dir", str(tmp_path), "--disable_tqdm", "true"]) == 0
+    results = json.loads((tmp_path / "eval_results.json").read_text())
+    assert results["linear_probe_top1"] > results["random_init_linear_probe_top1"]
+    assert results["knn_top1"] > results["random_init_knn_top1"]
