@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hf_jepa import MultiBlockMaskGenerator, RandomMaskGenerator
-from hf_jepa.models.masking import indices_of_true
+from hf_jepa.models.masking import first_true_indices
 
 SEEDS = range(40)
 
@@ -96,13 +96,15 @@ def test_positions_vary_per_sample():
 def test_context_equalised_to_shortest():
     gen = MultiBlockMaskGenerator()
     g = torch.Generator().manual_seed(11)
-    context, _ = gen.sample_block_masks(16, generator=g)
-    context_idx, _ = gen(16, generator=torch.Generator().manual_seed(11))
+    context, targets = gen.sample_block_masks(16, generator=g)
+    context_idx, target_idx = gen(16, generator=torch.Generator().manual_seed(11))
     assert context_idx.shape[1] == int(context.flatten(1).sum(1).min())
     # Each row keeps its own first Kc context positions in raster order.
     for b in range(16):
         expected = context[b].flatten().nonzero().flatten()[: context_idx.shape[1]]
         assert torch.equal(context_idx[b], expected)
+        for t in range(gen.num_targets):  # target indices are the raster-order positions of each block
+            assert torch.equal(target_idx[b, t], targets[b, t].flatten().nonzero().flatten())
 
 
 def test_min_keep_too_large_is_a_clear_error():
@@ -116,9 +118,9 @@ def test_generator_on_another_device_is_refused():
         gen(2, device="meta", generator=torch.Generator())
 
 
-def test_indices_of_true():
+def test_first_true_indices():
     mask = torch.tensor([[True, False, True, True], [False, True, True, False]])
-    assert indices_of_true(mask, 2).tolist() == [[0, 2], [1, 2]]
+    assert first_true_indices(mask, 2).tolist() == [[0, 2], [1, 2]]
 
 
 @pytest.mark.parametrize("ratio", [0.0, 0.5, 0.75, 0.9])

@@ -4,6 +4,7 @@ import math
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 
 def _check_generator(device: torch.device, generator: torch.Generator | None) -> None:
@@ -14,14 +15,18 @@ def _check_generator(device: torch.device, generator: torch.Generator | None) ->
         )
 
 
-def indices_of_true(mask: torch.Tensor, length: int) -> torch.Tensor:
-    """Ascending positions of the first `length` True entries of each row: [..., N] bool -> [..., length] int64.
+def first_true_indices(mask: torch.Tensor, length: int) -> torch.Tensor:
+    """Ascending positions of the first `length` True entries of each row: [B, N] bool -> [B, length] int64, what
+    the official collators get from `torch.nonzero(mask)[:length]`. Rows need at least `length` True entries.
 
-    A stable sort of the negated mask puts True entries first in raster order, which is what the official
-    collators get from `torch.nonzero(mask)[:length]`.
+    A running count gives each True entry its output slot; entries past `length` (and False ones) go to a spare
+    column that is dropped: linear time, no sort.
     """
-    order = torch.argsort((~mask).to(torch.uint8), dim=-1, stable=True)
-    return order[..., :length]
+    slot = mask.to(torch.int64).cumsum(dim=1) - 1  # [B, N]
+    slot = torch.where(mask & (slot < length), slot, length)
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(slot)
+    out = torch.empty(mask.shape[0], length + 1, dtype=torch.int64, device=mask.device)
+    return out.scatter_(1, slot, positions)[:, :length]
 
 
 class MultiBlockMaskGenerator:
@@ -101,25 +106,20 @@ class MultiBlockMaskGenerator:
     def _corners(self, shape, block_h, block_w, device, generator):
         """Top-left corners uniform in [0, H - h) x [0, W - w) for every entry of `shape`."""
         height, width = self.grid_size
-        top = torch.rand(shape, device=device, generator=generator, dtype=torch.float64) * (height - block_h)
-        left = torch.rand(shape, device=device, generator=generator, dtype=torch.float64) * (width - block_w)
-        return top.long(), left.long()
+        top, left = torch.rand((2, *shape), device=device, generator=generator)
+        return (top * (height - block_h)).long(), (left * (width - block_w)).long()
 
     def _rectangles(self, top, left, block_h, block_w) -> torch.Tensor:
         """Boolean [..., H, W] masks of the blocks whose corners are `top`, `left` [...]."""
         height, width = self.grid_size
         rows = torch.arange(height, device=top.device)
         cols = torch.arange(width, device=top.device)
-        in_rows = (rows >= top[..., None]) & (rows < (top + block_h)[..., None])  # [..., H]
-        in_cols = (cols >= left[..., None]) & (cols < (left + block_w)[..., None])  # [..., W]
-        return in_rows[..., :, None] & in_cols[..., None, :]
+        in_rows = ((rows >= top[..., None]) & (rows < (top + block_h)[..., None])).to(torch.uint8)  # [..., H]
+        in_cols = ((cols >= left[..., None]) & (cols < (left + block_w)[..., None])).to(torch.uint8)  # [..., W]
+        return (in_rows[..., :, None] * in_cols[..., None, :]).bool()  # uint8 product: faster than bool `&` on CPU
 
-    def sample_block_masks(
-        self, batch_size: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Masks before equalisation: context [B, H, W] and targets [B, num_targets, H, W], boolean."""
-        device = torch.device(device)
-        _check_generator(device, generator)
+    def _sample(self, batch_size: int, device: torch.device, generator: torch.Generator | None):
+        """Everything on device: target corners [B, T] and size, context mask [B, H, W] (bool)."""
         height, width = self.grid_size
         size_draws = torch.rand(2, device=device, generator=generator, dtype=torch.float64)
         target_h, target_w = self._block_size(size_draws[0], self.target_scale, self.target_aspect_ratio)
@@ -129,43 +129,53 @@ class MultiBlockMaskGenerator:
         targets = self._rectangles(top, left, target_h, target_w)  # [B, T, H, W]
 
         # allowed[:, r] = tokens outside the first (T - r) targets: level r has dropped the last r constraints.
-        outside = ~targets
-        levels = [outside[:, : self.num_targets - r].all(dim=1) for r in range(self.num_targets)]
-        allowed = torch.stack(levels + [torch.ones_like(levels[0])], dim=1)  # [B, T + 1, H, W]
+        union = [targets[:, 0]]
+        for k in range(1, self.num_targets):
+            union.append(union[-1] | targets[:, k])
+        allowed = torch.stack([~u for u in reversed(union)] + [torch.ones_like(union[0])], dim=1)  # [B, T+1, H, W]
 
-        # Count the allowed tokens of every candidate block with a summed-area table: O(1) per candidate.
-        table = torch.zeros(batch_size, self.num_targets + 1, height + 1, width + 1, device=device, dtype=torch.int32)
-        table[:, :, 1:, 1:] = allowed.to(torch.int32).cumsum(2).cumsum(3)
+        # Count the allowed tokens of every candidate block with a summed-area table: O(1) per candidate. float32
+        # counts are exact here (at most H * W) and its cumsum is much faster than int32's on CPU.
+        table = F.pad(allowed.float().cumsum(2).cumsum(3), (1, 0, 1, 0)).flatten(2)  # [B, T+1, (H+1)(W+1)]
         tries = (batch_size, self.num_targets + 1, self.tries_per_level)
         c_top, c_left = self._corners(tries, context_h, context_w, device, generator)
-        flat = table.flatten(2)  # [B, T + 1, (H + 1)(W + 1)]
+        rows = torch.cat([c_top + context_h, c_top, c_top + context_h, c_top], dim=2)
+        cols = torch.cat([c_left + context_w, c_left + context_w, c_left, c_left], dim=2)
+        corners = torch.gather(table, 2, rows * (width + 1) + cols).view(*tries[:2], 4, self.tries_per_level)
+        counts = corners[:, :, 0] - corners[:, :, 1] - corners[:, :, 2] + corners[:, :, 3]  # [B, T + 1, tries]
 
-        def corner(row, col):
-            return torch.gather(flat, 2, (row * (width + 1) + col).flatten(2)).view(tries)
-
-        counts = (
-            corner(c_top + context_h, c_left + context_w)
-            - corner(c_top, c_left + context_w)
-            - corner(c_top + context_h, c_left)
-            + corner(c_top, c_left)
-        )
         # First valid draw in the official order (level 0 tries, then level 1, ...); argmax returns the first max.
-        choice = (counts > self.min_keep).flatten(1).to(torch.uint8).argmax(dim=1)  # [B]
+        choice = (counts > self.min_keep).flatten(1).to(torch.uint8).argmax(dim=1, keepdim=True)  # [B, 1]
         level = torch.div(choice, self.tries_per_level, rounding_mode="floor")
-        samples = torch.arange(batch_size, device=device)
-        chosen_top = c_top.flatten(1)[samples, choice]
-        chosen_left = c_left.flatten(1)[samples, choice]
-        context = self._rectangles(chosen_top, chosen_left, context_h, context_w) & allowed[samples, level]
+        chosen_top = c_top.flatten(1).gather(1, choice)[:, 0]
+        chosen_left = c_left.flatten(1).gather(1, choice)[:, 0]
+        constraint = allowed.gather(1, level[:, :, None, None].expand(-1, 1, height, width))[:, 0]
+        context = self._rectangles(chosen_top, chosen_left, context_h, context_w) & constraint  # [B, H, W]
+        return context, targets, (top, left, target_h, target_w)
+
+    def sample_block_masks(
+        self, batch_size: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masks before equalisation: context [B, H, W] and targets [B, num_targets, H, W], boolean."""
+        device = torch.device(device)
+        _check_generator(device, generator)
+        context, targets, _ = self._sample(batch_size, device, generator)
         return context, targets
 
     def __call__(
         self, batch_size: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        context, targets = self.sample_block_masks(batch_size, device, generator)
-        context, targets = context.flatten(1), targets.flatten(2)
-        # The single host read of the batch: both equalised lengths at once.
-        target_len, context_len = torch.stack([targets[0, 0].sum(), context.sum(1).min()]).tolist()
-        return indices_of_true(context, context_len), indices_of_true(targets, target_len)
+        device = torch.device(device)
+        _check_generator(device, generator)
+        context, _, (top, left, target_h, target_w) = self._sample(batch_size, device, generator)
+        context = context.flatten(1)  # [B, N]
+        # The single host read of the batch: the target block size and the equalised context length.
+        height_t, width_t, context_len = torch.stack([target_h, target_w, context.sum(1).min()]).tolist()
+        # Targets are rectangles: their raster-order indices follow from the corner, no sorting needed.
+        rows = top[..., None] + torch.arange(height_t, device=device)  # [B, T, h]
+        cols = left[..., None] + torch.arange(width_t, device=device)  # [B, T, w]
+        target_idx = (rows[..., :, None] * self.grid_size[1] + cols[..., None, :]).flatten(2)  # [B, T, h * w]
+        return first_true_indices(context, context_len), target_idx
 
 
 class RandomMask(NamedTuple):
