@@ -1,0 +1,167 @@
+"""Helpers shared by the benchmark scripts: timing, the machine's description, Markdown tables and RESULTS.md.
+
+Every script writes one section `## <title>` of RESULTS.md and replaces only that section when re-run.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+RESULTS_PATH = Path(__file__).with_name("RESULTS.md")
+_HEADER = (
+    "# Benchmark results\n\n"
+    "Written by the scripts in `benchmarks/` (see README.md there); each script replaces only its own section.\n"
+)
+
+
+def _cpu_seconds() -> tuple[float, float, float] | None:
+    """(busy CPU seconds of the whole machine, of this process, wall clock), or None off Linux."""
+    try:
+        with open("/proc/stat", encoding="utf-8") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    own = os.times()
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK"), own.user + own.system, time.monotonic()
+
+
+_START = _cpu_seconds()
+
+
+def other_load() -> float | None:
+    """Share of the machine's cores that other processes kept busy since this script started."""
+    end = _cpu_seconds()
+    if _START is None or end is None:
+        return None
+    machine, own, wall = (b - a for a, b in zip(_START, end))
+    return max(machine - own, 0.0) / (wall * (os.cpu_count() or 1))
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the script's docstring as written and shows every option's default."""
+
+
+def make_parser(description: str) -> argparse.ArgumentParser:
+    """The scripts' argument parser, with the options every benchmark shares."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS_PATH, help="Markdown file whose section this script updates."
+    )
+    parser.add_argument("--no-write", action="store_true", help="Only print, leave the results file alone.")
+    return parser
+
+
+def _synchronize() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+@dataclass
+class Timing:
+    """Milliseconds per call: median and interquartile range of the timed calls `times`."""
+
+    median: float
+    q1: float
+    q3: float
+    times: list[float]
+
+    @classmethod
+    def of(cls, times: list[float]) -> "Timing":
+        q1, _, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else times * 3
+        return cls(statistics.median(times), q1, q3, times)
+
+    def __str__(self) -> str:
+        return f"{self.median:.3g} ({self.q1:.3g}–{self.q3:.3g})"
+
+
+def time_ms(fns: dict[str, Callable[[], object]], warmup: int, reps: int, block: int = 5) -> dict[str, Timing]:
+    """Wall time per call of each function after `warmup` untimed calls. Candidates take turns in blocks of `block`
+    calls (a×5, b×5, a×5, ...) so that a slow spell of a shared machine hits every candidate alike; the first call of
+    each block is not timed, since it pays for switching (idle OpenMP workers waking up after the other candidate's
+    single-threaded Python loop). CUDA is synchronised around each call so the device's work is counted."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    while any(len(values) < reps for values in times.values()):
+        for name, fn in fns.items():
+            for call in range(block):
+                _synchronize()
+                start = time.perf_counter()
+                fn()
+                _synchronize()
+                if (call > 0 or block == 1) and len(times[name]) < reps:
+                    times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: Timing.of(values) for name, values in times.items()}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_line(devices: list[torch.device]) -> str:
+    """Date, torch, every device used, threads, and how busy other processes kept the CPU during the run (more
+    than a few percent means the timings were skewed: rerun on a quiet machine)."""
+    names = {device_name(torch.device("cpu"))} | {device_name(d) for d in devices}
+    other = other_load()
+    load = f" · other processes used {100 * other:.0f}% of the CPU during the run" if other is not None else ""
+    return (
+        f"{datetime.date.today().isoformat()} · torch {torch.__version__} · {' + '.join(sorted(names))} · "
+        f"{torch.get_num_threads()} threads of {os.cpu_count()} cores{load}"
+    )
+
+
+def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def section_title(base: str) -> str:
+    """GPU machines get their own sections, so a run there never overwrites the CPU numbers."""
+    return f"{base} ({'CUDA' if torch.cuda.is_available() else 'CPU'} machine)"
+
+
+def write_section(path: Path, title: str, body: str) -> None:
+    """Replace `## title` (up to the next `## ` heading) in `path`, or append it; other sections stay as they are."""
+    text = path.read_text(encoding="utf-8") if path.exists() else _HEADER
+    section = f"## {title}\n\n{body.strip()}\n\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def report(args: argparse.Namespace, title: str, devices: list[torch.device], body: str) -> None:
+    """Print the section and, unless `--no-write`, store it in the results file."""
+    title = section_title(title)
+    body = f"_{machine_line(devices)}_\n\n{body.strip()}"
+    print(f"\n## {title}\n\n{body}\n")
+    if not args.no_write:
+        write_section(args.results, title, body)
+        print(f"updated section '{title}' of {args.results}")
