@@ -51,20 +51,26 @@ def step_flops(config: IJepaSSLConfig, batch: int, context_len: int, target_len:
     grid = config.grid_size[0] * config.grid_size[1]
     blocks = config.num_targets * batch  # predictor sequences: one per target block
 
-    def layers(seqs, length, width, depth, mlp, train=True):
-        linear = 2 * length * width * (4 * width + 2 * mlp)  # qkv, output projection, MLP
-        attention = 4 * length**2 * width  # scores and weighted sum
+    def layers(seqs, length, width, depth, mlp, train=True, queries=None):
+        """`depth` blocks over `length` tokens; with `queries`, blocks where only that many tokens query (and go
+        through the projection and MLP) while all `length` tokens give keys and values."""
+        queries = length if queries is None else queries
+        linear = 2 * width * (length * 2 * width + queries * (2 * width + 2 * mlp))  # qkv, projection, MLP
+        attention = 4 * queries * length * width  # scores and weighted sum
         if train:
             linear, attention = 3 * linear, (1 + attention_backward) * attention
         return depth * seqs * (linear + attention)
 
     enc = (config.hidden_size, config.num_hidden_layers, config.intermediate_size)
-    pred = (config.predictor_hidden_size, config.predictor_num_hidden_layers, 4 * config.predictor_hidden_size)
+    width, depth = config.predictor_hidden_size, config.predictor_num_hidden_layers
     patch_embed = 2 * batch * grid * config.num_channels * config.patch_size**2 * config.hidden_size
     target_encoder = patch_embed + layers(batch, grid, *enc, train=False)
     context_encoder = 2 * patch_embed + layers(batch, context_len, *enc)
-    predictor_io = 2 * blocks * (context_len + target_len) * config.hidden_size * config.predictor_hidden_size
-    predictor = 3 * predictor_io + layers(blocks, context_len + target_len, *pred)
+    # The context is embedded once per image, predictions projected once per target token.
+    predictor_io = 2 * (batch * context_len + blocks * target_len) * config.hidden_size * width
+    length = context_len + target_len
+    predictor = 3 * predictor_io + layers(blocks, length, width, depth - 1, 4 * width)
+    predictor += layers(blocks, length, width, 1, 4 * width, queries=target_len)  # the last block: targets only
     return int(target_encoder + context_encoder + predictor)
 
 

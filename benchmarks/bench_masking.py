@@ -103,7 +103,8 @@ def main() -> None:
 
     body = (
         f"Recipe: 14x14 grid, 4 targets of scale 0.15–0.2 and aspect 0.75–1.5, one context of scale 0.85–1.0, "
-        f"min_keep 10; {args.reps} timed calls of each sampler, taking turns in blocks of 5 (first call of a block untimed), after 5 warm-up calls.\n\n"
+        f"min_keep 10; {args.reps} timed calls of each sampler, taking turns in blocks of 5 "
+        "(first call of a block untimed), after 5 warm-up calls.\n\n"
         f"{speed}\n\nSame distribution? {args.check_batches} batches of {args.batch_size} from each sampler "
         f"(different seeds; similar = means within {MAX_Z:g} standard errors): "
         f"**{'similar' if ok else 'DIFFERENT'}**.\n\n{check}"

@@ -118,11 +118,7 @@ class IJepaSSLForPreTraining(IJepaSSLPreTrainedModel, SSLModelWithEMATarget):
         context = self.context_encoder(pixel_values, keep_indices=context_idx, return_dict=True)
         context = context.last_hidden_state[:, prefix:]  # [B, Kc, D]
         # One predictor pass per target block, batched: each block only sees the context and its own queries.
-        predictions = self.predictor(
-            context.repeat_interleave(num_targets, dim=0),
-            context_idx.repeat_interleave(num_targets, dim=0),
-            target_idx.flatten(0, 1),
-        ).view(batch, num_targets, target_len, -1)  # [B, T, Kt, D]
+        predictions = self.predictor(context, context_idx, target_idx)  # [B, T, Kt, D]
 
         loss = latent_prediction_loss(predictions, targets, self.config.loss_type)
         logs = {

@@ -46,12 +46,27 @@ class MaskedTokenPredictor(nn.Module):
         mask_token_index: int = 0,
         grid_size: tuple[int, int] | None = None,
     ) -> torch.Tensor:
-        """context_tokens [B, Kc, D_enc], context_idx [B, Kc], target_idx [B, Kt] -> predictions [B, Kt, output]."""
+        """context_tokens [B, Kc, D_enc] at patches context_idx [B, Kc] -> predictions at target_idx.
+
+        target_idx [B, Kt] gives [B, Kt, output]. target_idx [B, T, Kt] gives [B, T, Kt, output]: each of the T
+        blocks is predicted in its own pass, seeing the context and its own mask tokens only (I-JEPA), batched as
+        B * T sequences.
+        """
+        batch, num_blocks = context_tokens.shape[0], (target_idx.shape[1] if target_idx.ndim == 3 else 0)
         positions = resize_2d_table(self.position_embeddings, self.grid_size, grid_size or self.grid_size)
-        positions = positions.to(context_tokens.dtype).unsqueeze(0).expand(context_tokens.shape[0], -1, -1)
+        positions = positions.to(context_tokens.dtype).unsqueeze(0).expand(batch, -1, -1)
         context = self.embed(context_tokens) + gather_tokens(positions, context_idx)  # [B, Kc, Dp]
+        if num_blocks:  # repeat after embedding: the embedding of the context is the same for every block
+            context = context.repeat_interleave(num_blocks, dim=0)  # [B * T, Kc, Dp]
+            positions = positions.repeat_interleave(num_blocks, dim=0)
+            target_idx = target_idx.flatten(0, 1)  # [B * T, Kt]
         queries = self.mask_tokens[mask_token_index].to(context.dtype) + gather_tokens(positions, target_idx)
-        hidden = torch.cat([context, queries], dim=1)  # [B, Kc + Kt, Dp]
-        for layer in self.layers:
+        hidden = torch.cat([context, queries], dim=1)  # [B(*T), Kc + Kt, Dp]
+        for layer in self.layers[:-1]:
             hidden = layer(hidden)
-        return self.proj(self.norm(hidden[:, context.shape[1] :]))
+        if len(self.layers):  # only the mask tokens' outputs are read: the last block computes just those
+            hidden = self.layers[-1](hidden, num_queries=queries.shape[1])
+        else:
+            hidden = hidden[:, context.shape[1] :]
+        predictions = self.proj(self.norm(hidden))  # [B(*T), Kt, output]
+        return predictions.unflatten(0, (batch, num_blocks)) if num_blocks else predictions

@@ -37,11 +37,23 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=qkv_bias)
         self.proj = nn.Linear(hidden_size, hidden_size)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, num_queries: int | None = None) -> torch.Tensor:
+        """x [B, L, D] -> [B, L, D]; with `num_queries` only the last `num_queries` tokens query (all tokens still
+        serve as keys and values) -> [B, num_queries, D]."""
         batch, length, dim = x.shape
-        qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, dim // self.num_heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # [B, heads, L, D/heads]
-        return self.proj(out.transpose(1, 2).reshape(batch, length, dim))
+        head_dim = dim // self.num_heads
+        if num_queries is None:
+            qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
+            query, key, value = qkv[0], qkv[1], qkv[2]
+        else:
+            weight, bias = self.qkv.weight, self.qkv.bias
+            query = F.linear(x[:, length - num_queries :], weight[:dim], None if bias is None else bias[:dim])
+            query = query.reshape(batch, num_queries, self.num_heads, head_dim).transpose(1, 2)
+            kv = F.linear(x, weight[dim:], None if bias is None else bias[dim:])
+            kv = kv.reshape(batch, length, 2, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
+            key, value = kv[0], kv[1]
+        out = F.scaled_dot_product_attention(query, key, value)  # [B, heads, queries, D/heads]
+        return self.proj(out.transpose(1, 2).reshape(batch, query.shape[2], dim))
 
 
 class Mlp(nn.Module):
@@ -77,8 +89,11 @@ class TransformerBlock(GradientCheckpointingLayer):
         self.mlp = Mlp(hidden_size, intermediate_size, hidden_act)
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        hidden_states = hidden_states + self.drop_path(self.attn(self.norm1(hidden_states)))
+    def forward(self, hidden_states: torch.Tensor, num_queries: int | None = None) -> torch.Tensor:
+        """[B, L, D] -> [B, L, D], or only the last `num_queries` tokens' outputs [B, num_queries, D] (a last block
+        whose other outputs nobody reads need not compute them)."""
+        residual = hidden_states if num_queries is None else hidden_states[:, hidden_states.shape[1] - num_queries :]
+        hidden_states = residual + self.drop_path(self.attn(self.norm1(hidden_states), num_queries))
         return hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states)))
 
 
