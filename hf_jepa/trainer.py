@@ -180,7 +180,7 @@ class SSLTrainer(Trainer):
 
     def _track(self, loss: torch.Tensor, logs: dict[str, torch.Tensor]) -> None:
         """Accumulate loss parts and remember the first non-finite step, all on device (no host sync)."""
-        step = torch.tensor(self.state.global_step, device=loss.device)
+        step = torch.full((), self.state.global_step, device=loss.device, dtype=torch.int64)  # a fill, not a copy
         if self._first_bad_step is None:
             self._first_bad_step = torch.full_like(step, -1)
         bad = ~torch.isfinite(loss.detach())

@@ -124,7 +124,7 @@ class IJepaSSLForPreTraining(IJepaSSLPreTrainedModel, SSLModelWithEMATarget):
         logs = {
             "loss_prediction": loss.detach(),
             "target_std": targets.detach().float().std(dim=(0, 1, 2)).mean(),  # collapse monitor
-            "context_tokens": torch.tensor(float(context_idx.shape[1])),
+            "context_tokens": torch.full((), float(context_idx.shape[1]), device=loss.device),  # no host copy
         }
         if not return_dict:
             return (loss, predictions, targets, context_idx, target_idx)
