@@ -174,7 +174,7 @@ def main() -> None:
         f"`torch.mm` = {peak / 1e12:.3g} TFLOP/s on {args.device.type}. The official times come from DESIGN.md "
         f"(measured earlier on this machine class, not in this run); the matmul peak of these shared machines varied "
         "from 0.146 to 0.189 TFLOP/s between runs of one day, so that ratio is indicative only; the fraction of "
-        "the same run's peak is the reliable number.\n\n{table}"
+        f"the same run's peak is the reliable number.\n\n{table}"
     )
     report(args, "I-JEPA training throughput", [args.device], body)
 
