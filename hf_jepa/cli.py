@@ -164,6 +164,7 @@ def pretrain(argv: list[str]) -> dict:
         model=model,
         args=training_args,
         train_dataset=data["train"],
+        eval_dataset=data["eval"] if training_args.eval_strategy != "no" else None,  # eval loss with fixed masks
         data_collator=collator,
         processing_class=processor,
         train_views=views,

@@ -151,16 +151,21 @@ class SSLTrainer(Trainer):
             ema_update_(target, online, self.ema_momentum_at(step))
 
     # ---- the step ----------------------------------------------------------------------------------------------
-    def mask_generator(self, device: torch.device) -> torch.Generator:
+    def mask_generator(self, device: torch.device, training: bool = True) -> torch.Generator:
         """A generator seeded by (seed, process, optimizer step, micro-batch): masks are reproducible, differ across
-        processes and micro-batches, and a resumed run draws the same ones as an uninterrupted run."""
-        step = self.state.global_step
-        if step != self._mask_step:
-            self._mask_step, self._micro_step = step, 0
+        processes and micro-batches, and a resumed run draws the same ones as an uninterrupted run. Evaluation
+        batches get a fixed seed of their own, so losses are comparable across evaluations and training draws are
+        untouched."""
         seed = self.args.mask_seed if self.args.mask_seed is not None else self.args.seed
-        key = f"{seed}/{self.args.process_index}/{step}/{self._micro_step}".encode()
-        self._micro_step += 1
-        value = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") & ((1 << 63) - 1)
+        if training:
+            step = self.state.global_step
+            if step != self._mask_step:
+                self._mask_step, self._micro_step = step, 0
+            key = f"{seed}/{self.args.process_index}/{step}/{self._micro_step}"
+            self._micro_step += 1
+        else:
+            key = f"{seed}/{self.args.process_index}/eval"
+        value = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") & ((1 << 63) - 1)
         return torch.Generator(device=device).manual_seed(value)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -169,7 +174,7 @@ class SSLTrainer(Trainer):
                 f"The batch has no `pixel_values` (keys: {sorted(inputs)}): use hf_jepa's collator, or keep the "
                 "image column with `remove_unused_columns=False`."
             )
-        generator = self.mask_generator(inputs["pixel_values"].device)
+        generator = self.mask_generator(inputs["pixel_values"].device, training=model.training)
         if self.train_views is not None and model.training:
             inputs = {**inputs, "pixel_values": self.train_views(inputs["pixel_values"], generator)}
         outputs = model(**inputs, generator=generator, return_dict=True)
@@ -177,6 +182,13 @@ class SSLTrainer(Trainer):
         if model.training:
             self._track(loss, outputs.get("logs") or {})
         return (loss, outputs) if return_outputs else loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """Evaluation of a pretraining objective is its loss (there are no labels or logits to return)."""
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
 
     def _track(self, loss: torch.Tensor, logs: dict[str, torch.Tensor]) -> None:
         """Accumulate loss parts and remember the first non-finite step, all on device (no host sync)."""

@@ -33,6 +33,10 @@ def trained_dir(tmp_path_factory):
             "true",
             "--logging_steps",
             "1",
+            "--eval_strategy",
+            "steps",
+            "--eval_steps",
+            "2",
         ]
     )
     assert code == 0

@@ -221,3 +221,20 @@ def test_missing_pixel_values_is_explained(tiny_ijepa_config, tmp_path):
     )
     with pytest.raises(ValueError, match="pixel_values"):
         trainer.train()
+
+
+def test_evaluation_does_not_shift_training_masks(tiny_ijepa_config, tmp_path, digits_subset):
+    trainer = _digits_trainer(tiny_ijepa_config, tmp_path, digits_subset, max_steps=1)
+    first = trainer.mask_generator(torch.device("cpu")).initial_seed()
+    trainer._mask_step = -1  # back to the start of step 0
+    evaluation = [trainer.mask_generator(torch.device("cpu"), training=False).initial_seed() for _ in range(2)]
+    assert trainer.mask_generator(torch.device("cpu")).initial_seed() == first
+    assert evaluation[0] == evaluation[1] != first
+
+
+def test_eval_loss_is_reported(tiny_ijepa_config, tmp_path, digits_subset):
+    trainer = _digits_trainer(tiny_ijepa_config, tmp_path, digits_subset, max_steps=1)
+    trainer.eval_dataset = digits_subset.select(range(16))
+    metrics = trainer.evaluate()
+    assert math.isfinite(metrics["eval_loss"])
+    assert metrics["eval_loss"] == pytest.approx(trainer.evaluate()["eval_loss"])  # fixed evaluation masks
