@@ -56,8 +56,10 @@ class RandomResizedCropFlip:
         left = torch.where(none_fit, float((width - fallback_w) // 2), left)
 
         boxes = torch.stack([left, top, left + crop_w, top + crop_h], dim=1)
-        flips = uniform(0, 1, batch) < 0.5 if self.horizontal_flip else torch.zeros(batch, dtype=torch.bool)
-        return boxes, flips.to(device)
+        flips = (
+            uniform(0, 1, batch) < 0.5 if self.horizontal_flip else torch.zeros(batch, dtype=torch.bool, device=device)
+        )
+        return boxes, flips
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """images [B, C, H, W] (already normalised) -> views [B, C, size, size]."""

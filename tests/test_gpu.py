@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hf_jepa import IJepaSSLForPreTraining, MultiBlockMaskGenerator, RandomMaskGenerator
+from hf_jepa import IJepaSSLForPreTraining, MultiBlockMaskGenerator, RandomMaskGenerator, RandomResizedCropFlip
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -15,9 +15,10 @@ def test_block_masks_are_built_on_device_without_host_sync():
     try:
         context, targets = gen.sample_block_masks(256, device="cuda", generator=generator)
         RandomMaskGenerator(0.75)(256, 196, device="cuda", generator=generator)
+        views = RandomResizedCropFlip(32, scale=(0.3, 1.0))(torch.randn(64, 3, 40, 40, device="cuda"), generator)
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    assert context.is_cuda and targets.is_cuda
+    assert context.is_cuda and targets.is_cuda and views.shape == (64, 3, 32, 32)
     assert not bool((context & targets.any(1)).any())
 
 
