@@ -72,7 +72,7 @@ class _Snapshots(TrainerCallback):
         self.model, self.online = model, []
 
     def on_optimizer_step(self, args, state, control, **kwargs):
-        # Registered after SSLTrainer's own callback? No: record the online weights right after the optimizer step.
+        # The online weights right after each optimizer step: what the EMA update of that step must mix in.
         self.online.append([p.detach().clone() for p in self.model.context_encoder.parameters()])
 
 
