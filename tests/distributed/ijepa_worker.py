@@ -1,0 +1,67 @@
+"""Worker for test_ddp.py: a few SSLTrainer steps of a tiny I-JEPA under DDP (gloo), then save this rank's state."""
+
+import argparse
+import os
+
+import torch
+
+from hf_jepa import IJepaSSLConfig, IJepaSSLForPreTraining, SSLTrainer, SSLTrainingArguments
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--out", required=True)
+out = parser.parse_args().out
+rank = int(os.environ["RANK"])
+
+
+class Images(torch.utils.data.Dataset):
+    def __init__(self):
+        self.pixels = torch.randn(32, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+    def __len__(self):
+        return len(self.pixels)
+
+    def __getitem__(self, i):
+        return {"pixel_values": self.pixels[i]}
+
+
+torch.manual_seed(0)  # same initial weights on every rank (DDP also broadcasts rank 0's)
+config = IJepaSSLConfig(
+    image_size=32,
+    patch_size=4,
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    predictor_hidden_size=16,
+    predictor_num_hidden_layers=1,
+    predictor_num_attention_heads=2,
+    min_keep=4,
+)
+model = IJepaSSLForPreTraining(config)
+initial = {k: v.clone() for k, v in model.state_dict().items()}
+args = SSLTrainingArguments(
+    output_dir=out,
+    per_device_train_batch_size=4,
+    max_steps=3,
+    learning_rate=1e-3,
+    save_strategy="no",
+    report_to="none",
+    disable_tqdm=True,
+    use_cpu=True,
+    ddp_backend="gloo",
+    ema_momentum=0.9,
+    seed=0,
+    logging_steps=1,
+)
+trainer = SSLTrainer(model=model, args=args, train_dataset=Images())
+trainer.train()
+state = {k: v.detach().clone() for k, v in trainer.accelerator.unwrap_model(trainer.model).state_dict().items()}
+torch.save(
+    {
+        "state": state,
+        "initial": initial,
+        "world_size": args.world_size,
+        "first_mask_seed": None,
+        "mask_seed": trainer.mask_generator(torch.device("cpu")).initial_seed(),
+    },
+    os.path.join(out, f"rank{rank}.pt"),
+)
