@@ -14,7 +14,9 @@ import torch
 
 def run_distributed(worker: Path, out: Path, nprocs: int = 2, args: tuple[str, ...] = (), timeout: int = 300):
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    repo = str(Path(__file__).parents[2])  # workers import `tests.tiny`
+    path = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": path}
     command = [
         sys.executable,
         "-m",

@@ -5,7 +5,8 @@ import os
 
 import torch
 
-from hf_jepa import IJepaSSLConfig, IJepaSSLForPreTraining, SSLTrainer, SSLTrainingArguments
+from hf_jepa import IJepaSSLForPreTraining, SSLTrainer, SSLTrainingArguments
+from tests.tiny import tiny_ijepa_config
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--out", required=True)
@@ -25,17 +26,7 @@ class Images(torch.utils.data.Dataset):
 
 
 torch.manual_seed(0)  # same initial weights on every rank (DDP also broadcasts rank 0's)
-config = IJepaSSLConfig(
-    image_size=32,
-    patch_size=4,
-    hidden_size=32,
-    num_hidden_layers=1,
-    num_attention_heads=2,
-    predictor_hidden_size=16,
-    predictor_num_hidden_layers=1,
-    predictor_num_attention_heads=2,
-    min_keep=4,
-)
+config = tiny_ijepa_config(num_hidden_layers=1)
 model = IJepaSSLForPreTraining(config)
 initial = {k: v.clone() for k, v in model.state_dict().items()}
 args = SSLTrainingArguments(
