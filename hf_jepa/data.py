@@ -30,16 +30,12 @@ def digits_dataset(image_size: int = 32) -> DatasetDict:
     ]
     labels = digits.target.tolist()
     train_idx, eval_idx = train_test_split(np.arange(len(labels)), test_size=0.2, random_state=0, stratify=labels)
-    names = [str(i) for i in range(10)]
 
     def subset(indices):
         rows = {"image": [images[i] for i in indices], "label": [labels[i] for i in indices]}
         return Dataset.from_dict(rows).cast_column("image", Image())
 
-    data = DatasetDict(train=subset(train_idx), eval=subset(eval_idx))
-    for split in data.values():
-        split.info.description = "scikit-learn digits, " + ",".join(names)
-    return data
+    return DatasetDict(train=subset(train_idx), eval=subset(eval_idx))
 
 
 def _check_image_files(paths: list[str], argument: str) -> None:
