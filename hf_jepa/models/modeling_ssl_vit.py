@@ -28,7 +28,10 @@ class SSLPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["TransformerBlock", "ViTEmbeddings"]
     _supports_sdpa = True
     # A pretraining folder also holds the online network and heads; `AutoModel` keeps only the encoder.
-    _keys_to_ignore_on_load_unexpected = [r"^(context_encoder|predictor|student|head|decoder|classifier)\."]
+    _keys_to_ignore_on_load_unexpected = [
+        r"^(context_encoder|student_encoder|student_head|teacher_head|predictor|decoder|classifier)\.",
+        r"^center$",
+    ]
     # Our losses are means over their own elements: let Trainer average micro-batches under gradient accumulation.
     accepts_loss_kwargs = False
 

@@ -45,13 +45,21 @@ class MaskedTokenPredictor(nn.Module):
         target_idx: torch.Tensor,
         mask_token_index: int = 0,
         grid_size: tuple[int, int] | None = None,
-    ) -> torch.Tensor:
+        prefix_tokens: torch.Tensor | None = None,
+        return_context: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """context_tokens [B, Kc, D_enc] at patches context_idx [B, Kc] -> predictions at target_idx.
 
         target_idx [B, Kt] gives [B, Kt, output]. target_idx [B, T, Kt] gives [B, T, Kt, output]: each of the T
         blocks is predicted in its own pass, seeing the context and its own mask tokens only (I-JEPA), batched as
         B * T sequences.
+
+        `prefix_tokens` [B, P, D_enc] (e.g. the encoder's CLS token) join the sequence without a position, as MAE's
+        decoder does. With `return_context=True` ([B, Kt] targets only) the outputs at the context positions are
+        returned too, as `(context_out [B, Kc, output], target_out [B, Kt, output])`: MAE reconstructs every patch.
         """
+        if return_context and target_idx.ndim != 2:
+            raise ValueError("`return_context=True` needs `target_idx` of shape [batch, Kt].")
         batch, num_blocks = context_tokens.shape[0], (target_idx.shape[1] if target_idx.ndim == 3 else 0)
         positions = resize_2d_table(self.position_embeddings, self.grid_size, grid_size or self.grid_size)
         positions = positions.to(context_tokens.dtype).unsqueeze(0).expand(batch, -1, -1)
@@ -61,12 +69,20 @@ class MaskedTokenPredictor(nn.Module):
             positions = positions.repeat_interleave(num_blocks, dim=0)
             target_idx = target_idx.flatten(0, 1)  # [B * T, Kt]
         queries = self.mask_tokens[mask_token_index].to(context.dtype) + gather_tokens(positions, target_idx)
-        hidden = torch.cat([context, queries], dim=1)  # [B(*T), Kc + Kt, Dp]
+        if prefix_tokens is not None:
+            context = torch.cat([self.embed(prefix_tokens), context], dim=1)  # [B, P + Kc, Dp]
+        hidden = torch.cat([context, queries], dim=1)  # [B(*T), (P +) Kc + Kt, Dp]
+        # Attention is permutation-equivariant: the order of the sequence only has to be known to split it again.
+        num_outputs = hidden.shape[1] - (0 if prefix_tokens is None else prefix_tokens.shape[1])
+        if not return_context:
+            num_outputs = queries.shape[1]
         for layer in self.layers[:-1]:
             hidden = layer(hidden)
-        if len(self.layers):  # only the mask tokens' outputs are read: the last block computes just those
-            hidden = self.layers[-1](hidden, num_queries=queries.shape[1])
+        if len(self.layers):  # outputs nobody reads (prefix, and context unless asked for) are not computed
+            hidden = self.layers[-1](hidden, num_queries=None if num_outputs == hidden.shape[1] else num_outputs)
         else:
-            hidden = hidden[:, context.shape[1] :]
-        predictions = self.proj(self.norm(hidden))  # [B(*T), Kt, output]
+            hidden = hidden[:, hidden.shape[1] - num_outputs :]
+        predictions = self.proj(self.norm(hidden))  # [B(*T), (Kc +) Kt, output]
+        if return_context:
+            return predictions[:, : context_idx.shape[1]], predictions[:, context_idx.shape[1] :]
         return predictions.unflatten(0, (batch, num_blocks)) if num_blocks else predictions

@@ -44,14 +44,14 @@ class Attention(nn.Module):
         head_dim = dim // self.num_heads
         if num_queries is None:
             qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
-            query, key, value = qkv[0], qkv[1], qkv[2]
+            query, key, value = qkv.unbind(0)  # indexing would make backward build 3 zero-filled qkv-sized grads
         else:
             weight, bias = self.qkv.weight, self.qkv.bias
             query = F.linear(x[:, length - num_queries :], weight[:dim], None if bias is None else bias[:dim])
             query = query.reshape(batch, num_queries, self.num_heads, head_dim).transpose(1, 2)
             kv = F.linear(x, weight[dim:], None if bias is None else bias[dim:])
             kv = kv.reshape(batch, length, 2, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
-            key, value = kv[0], kv[1]
+            key, value = kv.unbind(0)
         out = F.scaled_dot_product_attention(query, key, value)  # [B, heads, queries, D/heads]
         return self.proj(out.transpose(1, 2).reshape(batch, query.shape[2], dim))
 
@@ -130,6 +130,11 @@ class PatchEmbeddings(nn.Module):
         return (pixel_values.shape[-2] // self.patch_size[0], pixel_values.shape[-1] // self.patch_size[1])
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        self.validate(pixel_values)
+        return self.projection(pixel_values).flatten(2).transpose(1, 2)
+
+    def validate(self, pixel_values: torch.Tensor) -> None:
+        """Clear errors for the wrong rank, channel count or a size that is not a multiple of the patch."""
         if pixel_values.ndim != 4:
             raise ValueError(
                 f"`pixel_values` must be a 4-D tensor [batch, channels, height, width], got shape "
@@ -145,7 +150,6 @@ class PatchEmbeddings(nn.Module):
             raise ValueError(
                 f"`pixel_values` of size {height}x{width} is not a multiple of the patch size {self.patch_size}."
             )
-        return self.projection(pixel_values).flatten(2).transpose(1, 2)
 
 
 class ViTEmbeddings(nn.Module):

@@ -1,0 +1,181 @@
+"""MAE (He et al., 2022): encode a random 25% of the patches, reconstruct the pixels of the others."""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from transformers import initialization as init
+
+from .configuration_mae import MAESSLConfig
+from .configuration_vit_ssl import _as_pair
+from .masking import RandomMaskGenerator
+from .modeling_ssl_vit import SSLPreTrainedModel, SSLPreTrainingOutput, SSLViTForImageClassification, SSLViTModel
+from .predictor import MaskedTokenPredictor
+from .vit import gather_tokens
+
+# Official MAE's epsilon in the per-patch target normalisation.
+_NORM_PIX_EPS = 1e-6
+
+
+def patchify(pixel_values: torch.Tensor, patch_size: tuple[int, int]) -> torch.Tensor:
+    """[B, C, H, W] -> [B, (H/p)(W/p), p*p*C] in raster order, pixels within a patch as (row, column, channel)."""
+    batch, channels, height, width = pixel_values.shape
+    (ph, pw), (gh, gw) = patch_size, (height // patch_size[0], width // patch_size[1])
+    patches = pixel_values.reshape(batch, channels, gh, ph, gw, pw).permute(0, 2, 4, 3, 5, 1)
+    return patches.reshape(batch, gh * gw, ph * pw * channels)
+
+
+def unpatchify(patches: torch.Tensor, patch_size: tuple[int, int], grid_size: tuple[int, int]) -> torch.Tensor:
+    """Inverse of `patchify`: [B, gh*gw, p*p*C] -> [B, C, gh*p, gw*p]."""
+    batch = patches.shape[0]
+    (ph, pw), (gh, gw) = patch_size, grid_size
+    channels = patches.shape[-1] // (ph * pw)
+    images = patches.reshape(batch, gh, gw, ph, pw, channels).permute(0, 5, 1, 3, 2, 4)
+    return images.reshape(batch, channels, gh * ph, gw * pw)
+
+
+def normalize_patches(patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-patch standardisation of MAE's `norm_pix_loss` -> (normalised, mean, std), stats over the last dim
+    (unbiased variance, as the official code)."""
+    mean = patches.mean(dim=-1, keepdim=True)
+    std = (patches.var(dim=-1, keepdim=True) + _NORM_PIX_EPS) ** 0.5
+    return (patches - mean) / std, mean, std
+
+
+class MAESSLPreTrainedModel(SSLPreTrainedModel):
+    config_class = MAESSLConfig
+    config: MAESSLConfig
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Official MAE init: xavier-uniform linears (the patch projection too, seen as a linear), zero biases.
+        if isinstance(module, nn.Linear):
+            init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Conv2d):
+            if not getattr(module.weight, "_is_hf_initialized", False):  # a view loses the flag: check it here
+                init.xavier_uniform_(module.weight.view(module.weight.shape[0], -1))
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        else:
+            super()._init_weights(module)
+
+
+class MAESSLModel(MAESSLPreTrainedModel, SSLViTModel):
+    """The MAE encoder (all patches at inference; only the visible ones during pretraining)."""
+
+
+class MAESSLForImageClassification(MAESSLPreTrainedModel, SSLViTForImageClassification):
+    encoder_class = MAESSLModel
+
+
+@dataclass
+class MAESSLForPreTrainingOutput(SSLPreTrainingOutput):
+    """
+    Args:
+        loss (`torch.FloatTensor` of shape `()`): mean squared error over the masked patches.
+        logits (`torch.FloatTensor` of shape `(batch, num_patches, patch_size**2 * num_channels)`): the decoder's
+            reconstruction of every patch, in raster order (per-patch normalised pixels when `norm_pix_loss`).
+        mask (`torch.FloatTensor` of shape `(batch, num_patches)`): 1 where the patch was hidden, 0 where visible.
+        ids_restore (`torch.LongTensor` of shape `(batch, num_patches)`): inverse of the noise-sorting permutation.
+        keep_idx (`torch.LongTensor` of shape `(batch, num_visible)`): patches the encoder saw.
+    """
+
+    logits: torch.FloatTensor | None = None
+    mask: torch.FloatTensor | None = None
+    ids_restore: torch.LongTensor | None = None
+    keep_idx: torch.LongTensor | None = None
+
+
+class MAESSLForPreTraining(MAESSLPreTrainedModel):
+    """Encoder on the visible patches (+ CLS) and a narrow decoder that predicts the pixels of every patch."""
+
+    def __init__(self, config: MAESSLConfig):
+        super().__init__(config)
+        if not config.use_cls_token:
+            raise ValueError("MAE's decoder reads the encoder's CLS token: set `use_cls_token=True`.")
+        self.patch_size = _as_pair(config.patch_size, "patch_size")
+        self.encoder = MAESSLModel(config)
+        self.decoder = MaskedTokenPredictor(
+            config,
+            config.decoder_hidden_size,
+            config.decoder_num_hidden_layers,
+            config.decoder_num_attention_heads,
+            output_size=self.patch_size[0] * self.patch_size[1] * config.num_channels,
+        )
+        self.mask_generator = RandomMaskGenerator(config.mask_ratio)
+        self.post_init()
+
+    def get_encoder(self) -> MAESSLModel:
+        return self.encoder
+
+    def reconstruct(self, pixel_values: torch.Tensor, outputs: MAESSLForPreTrainingOutput) -> torch.Tensor:
+        """The reconstruction as an image [B, C, H, W] in the input's (processor-normalised) space, visible patches
+        included; with `norm_pix_loss` each predicted patch gets the mean and std of the true patch back."""
+        logits = outputs.logits.float()
+        if self.config.norm_pix_loss:
+            _, mean, std = normalize_patches(patchify(pixel_values.float(), self.patch_size))
+            logits = logits * std + mean
+        grid = (pixel_values.shape[-2] // self.patch_size[0], pixel_values.shape[-1] // self.patch_size[1])
+        return unpatchify(logits, self.patch_size, grid)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        interpolate_pos_encoding: bool = False,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> MAESSLForPreTrainingOutput | tuple:
+        """pixel_values [B, C, H, W]; `noise` [B, num_patches] decides the mask (the patches with the smallest noise
+        stay visible, as in MAE and transformers' `ViTMAEForPreTraining`); drawn with `generator` when not given."""
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        patch_embeddings = self.encoder.embeddings.patch_embeddings
+        patch_embeddings.validate(pixel_values)
+        grid = patch_embeddings.grid_size(pixel_values)
+        patches = patchify(pixel_values, self.patch_size)
+        batch, num_patches = pixel_values.shape[0], grid[0] * grid[1]
+        masks = self.mask_generator(batch, num_patches, pixel_values.device, generator, noise=noise)
+
+        encoded = self.encoder(
+            pixel_values,
+            keep_indices=masks.keep_idx,
+            interpolate_pos_encoding=interpolate_pos_encoding,
+            return_dict=True,
+        ).last_hidden_state  # [B, 1 + K, D]
+        prefix = self.config.num_prefix_tokens
+        visible_out, masked_out = self.decoder(
+            encoded[:, prefix:],
+            masks.keep_idx,
+            masks.masked_idx,
+            grid_size=grid,
+            prefix_tokens=encoded[:, :prefix],
+            return_context=True,
+        )
+        # Back to raster order: [visible, masked] is the noise order, which ids_restore undoes.
+        logits = gather_tokens(torch.cat([visible_out, masked_out], dim=1), masks.ids_restore)  # [B, N, p*p*C]
+
+        targets = gather_tokens(patches, masks.masked_idx).float()  # [B, N_masked, p*p*C]
+        if self.config.norm_pix_loss:
+            targets = normalize_patches(targets)[0]
+        # Every sample hides the same number of patches, so the mean over them is MAE's masked mean.
+        loss = (masked_out.float() - targets).pow(2).mean()
+        mask = torch.ones(batch, num_patches, device=pixel_values.device, dtype=logits.dtype)
+        mask[:, : masks.keep_idx.shape[1]] = 0
+        mask = torch.gather(mask, 1, masks.ids_restore)
+        logs = {"loss_reconstruction": loss.detach()}
+        if not return_dict:
+            return (loss, logits, mask, masks.ids_restore, masks.keep_idx)
+        return MAESSLForPreTrainingOutput(
+            loss=loss, logs=logs, logits=logits, mask=mask, ids_restore=masks.ids_restore, keep_idx=masks.keep_idx
+        )
+
+
+__all__ = [
+    "MAESSLPreTrainedModel",
+    "MAESSLModel",
+    "MAESSLForImageClassification",
+    "MAESSLForPreTraining",
+    "MAESSLForPreTrainingOutput",
+]
