@@ -1,10 +1,18 @@
 """hf_jepa: self-supervised vision pretraining (I-JEPA and family) native to the Hugging Face ecosystem."""
 
 from .models import (
+    DINOSSLConfig,
+    DINOSSLForImageClassification,
+    DINOSSLForPreTraining,
+    DINOSSLModel,
     IJepaSSLConfig,
     IJepaSSLForImageClassification,
     IJepaSSLForPreTraining,
     IJepaSSLModel,
+    MAESSLConfig,
+    MAESSLForImageClassification,
+    MAESSLForPreTraining,
+    MAESSLModel,
     MultiBlockMaskGenerator,
     RandomMask,
     RandomMaskGenerator,
@@ -12,7 +20,7 @@ from .models import (
 )
 from .registry import METHODS, get_method, register_auto_classes, register_peft_targets
 from .trainer import SSLTrainer, SSLTrainingArguments, TrainingDivergedError
-from .views import RandomResizedCropFlip
+from .views import MultiCropViews, RandomResizedCropFlip
 
 register_auto_classes()
 register_peft_targets()
@@ -20,12 +28,21 @@ register_peft_targets()
 __version__ = "0.1.0"
 
 __all__ = [
+    "DINOSSLConfig",
+    "DINOSSLForImageClassification",
+    "DINOSSLForPreTraining",
+    "DINOSSLModel",
     "IJepaSSLConfig",
     "IJepaSSLForImageClassification",
     "IJepaSSLForPreTraining",
     "IJepaSSLModel",
+    "MAESSLConfig",
+    "MAESSLForImageClassification",
+    "MAESSLForPreTraining",
+    "MAESSLModel",
     "METHODS",
     "MultiBlockMaskGenerator",
+    "MultiCropViews",
     "RandomMask",
     "RandomMaskGenerator",
     "RandomResizedCropFlip",

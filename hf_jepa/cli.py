@@ -1,5 +1,6 @@
 """The `hf-jepa` command: `pretrain` a method, `evaluate` a saved model."""
 
+import argparse
 import json
 import logging
 import os
@@ -11,9 +12,9 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModel, HfArgumentPa
 
 from .data import DIGITS, ImageCollator, image_transform, load_image_dataset, resolve_columns
 from .evaluation import evaluate_encoder
+from .export import FORMATS, export_to_transformers
 from .registry import METHODS, get_method, method_of_model_type
 from .trainer import SSLTrainer, SSLTrainingArguments, TrainingDivergedError
-from .views import RandomResizedCropFlip
 
 logger = logging.getLogger("hf_jepa")
 
@@ -46,12 +47,19 @@ class DataArguments:
     )
     image_column: str | None = field(default=None, metadata={"help": "Image column (default: the first image one)."})
     label_column: str = field(default="label", metadata={"help": "Label column, used by the evaluation only."})
-    crop_scale: list[float] = field(
-        default_factory=lambda: [0.3, 1.0],
-        metadata={"help": "Scale range of the random resized crop (I-JEPA: 0.3 1.0)."},
+    crop_scale: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "Scale range of the random resized crop (DINO: of the global crops). Default: the method's "
+            "official range (I-JEPA 0.3 1.0, MAE 0.2 1.0, DINO 0.4 1.0)."
+        },
     )
-    horizontal_flip: bool = field(
-        default=False, metadata={"help": "Random horizontal flips in training views (off in the official I-JEPA)."}
+    horizontal_flip: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Random horizontal flips in training views: true or false. Default: the method's official "
+            "choice (I-JEPA false, MAE and DINO true)."
+        },
     )
     load_size: int | None = field(
         default=None,
@@ -65,7 +73,13 @@ class DataArguments:
 
 @dataclass
 class ModelArguments:
-    method: str = field(default="ijepa", metadata={"help": "Pretraining method.", "choices": sorted(METHODS)})
+    method: str = field(
+        default="ijepa",
+        metadata={
+            "help": "Pretraining method (its official recipe sets the defaults it needs).",
+            "choices": sorted(METHODS),
+        },
+    )
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Continue from a folder saved by hf-jepa for the same method."}
     )
@@ -147,13 +161,21 @@ def parse_pretrain_args(argv: list[str]) -> tuple[ModelArguments, DataArguments,
     parser = HfArgumentParser(
         (ModelArguments, DataArguments, SSLTrainingArguments),
         prog="hf-jepa pretrain",
-        description="Pretrain a self-supervised method (default: I-JEPA with a tiny ViT on the embedded digits, a "
-        "few minutes on a CPU), then evaluate the frozen features (kNN, linear probe) next to the same architecture "
-        "at random init. Writes model, processor and eval_results.json to --output_dir. Every transformers "
-        "TrainingArguments flag is accepted; defaults below are this command's.",
+        description="Pretrain a self-supervised method (I-JEPA, MAE or DINO; default I-JEPA) with a tiny ViT on the "
+        "embedded digits (a few minutes on a CPU), then evaluate the frozen features (kNN, linear probe) next to the "
+        "same architecture at random init. Writes model, processor and eval_results.json to --output_dir. Every "
+        "transformers TrainingArguments flag is accepted; defaults below are this command's (and the method's).",
     )
-    parser.set_defaults(**PRETRAIN_DEFAULTS)
+    parser.set_defaults(**{**PRETRAIN_DEFAULTS, **method_training_defaults(argv)})
     return parser.parse_args_into_dataclasses(argv)
+
+
+def method_training_defaults(argv: list[str]) -> dict:
+    """The chosen method's official-recipe defaults (e.g. DINO's cosine EMA), read before the full parse."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--method", default=ModelArguments.method)
+    known, _ = probe.parse_known_args(argv)
+    return dict(METHODS[known.method].training_defaults) if known.method in METHODS else {}
 
 
 def pretrain(argv: list[str]) -> dict:
@@ -161,12 +183,11 @@ def pretrain(argv: list[str]) -> dict:
     set_seed(training_args.seed)
     method, config, model, processor = build_model(model_args)
     height, width = processor.size["height"], processor.size["width"]
-
     data = load_image_dataset(data_args.dataset, image_size=max(height, width))
     image_column, label_column = resolve_columns(data["train"], data_args.image_column, data_args.label_column)
     load_size = data_args.load_size or (height, width)
     collator = ImageCollator(image_transform(load_size, processor.image_mean, processor.image_std), image_column)
-    views = RandomResizedCropFlip((height, width), data_args.crop_scale, horizontal_flip=data_args.horizontal_flip)
+    views = method.train_views(config, processor, data_args.crop_scale, data_args.horizontal_flip)
     trainer = SSLTrainer(
         model=model,
         args=training_args,
@@ -256,13 +277,49 @@ def evaluate(argv: list[str]) -> dict:
     return results
 
 
-COMMANDS = {"pretrain": pretrain, "evaluate": evaluate}
-USAGE = """usage: hf-jepa {pretrain,evaluate} [options]
+@dataclass
+class ExportArguments:
+    model: str = field(metadata={"help": "A folder saved by `hf-jepa pretrain` (or any hf_jepa model folder)."})
+    output_dir: str = field(metadata={"help": "Where to write the exported model and image processor."})
+    format: str = field(
+        default="transformers",
+        metadata={
+            "help": "'transformers': transformers' own classes (I-JEPA -> IJepaModel, MAE -> ViTMAEForPreTraining, "
+            "DINO -> Dinov2Model), loadable with AutoModel without hf_jepa.",
+            "choices": list(FORMATS),
+        },
+    )
 
-  pretrain   Pretrain a method (default: I-JEPA, tiny ViT, embedded digits), evaluate its frozen features
+
+def export(argv: list[str]):
+    parser = HfArgumentParser(
+        ExportArguments,
+        prog="hf-jepa export",
+        description="Export a saved hf_jepa model (weights in safetensors) and its image processor to a format that "
+        "loads without hf_jepa.",
+    )
+    (args,) = parser.parse_args_into_dataclasses(argv)
+    result = export_to_transformers(args.model, args.output_dir)
+    print(f"Wrote {result.target} to {result.output_dir}: {', '.join(result.files)}")
+    print(
+        "Load it without hf_jepa:\n"
+        "  from transformers import AutoImageProcessor, AutoModel\n"
+        f"  model = AutoModel.from_pretrained({result.output_dir!r})\n"
+        f"  processor = AutoImageProcessor.from_pretrained({result.output_dir!r})\n"
+        f"Note: {result.load_hint}"
+    )
+    return result
+
+
+COMMANDS = {"pretrain": pretrain, "evaluate": evaluate, "export": export}
+USAGE = """usage: hf-jepa {pretrain,evaluate,export} [options]
+
+  pretrain   Pretrain a method (--method ijepa|mae|dino; tiny ViT, embedded digits), evaluate its frozen features
              against random init and save model + processor + eval_results.json to --output_dir.
              Accepts every transformers TrainingArguments flag.
   evaluate   kNN / linear-probe evaluation of a saved model folder (--model DIR).
+  export     Write a saved model folder (--model DIR) as transformers' own classes (--format transformers)
+             to --output_dir, loadable with AutoModel.from_pretrained without hf_jepa.
 
 Run `hf-jepa COMMAND --help` for the options of a command."""
 

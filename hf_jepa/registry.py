@@ -1,6 +1,7 @@
 """The methods hf_jepa trains, and their registration with transformers' Auto classes."""
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from transformers import (
     AutoConfig,
@@ -13,12 +14,61 @@ from transformers import (
 )
 
 from .models import (
+    DINOSSLConfig,
+    DINOSSLForImageClassification,
+    DINOSSLForPreTraining,
+    DINOSSLModel,
     IJepaSSLConfig,
     IJepaSSLForImageClassification,
     IJepaSSLForPreTraining,
     IJepaSSLModel,
+    MAESSLConfig,
+    MAESSLForImageClassification,
+    MAESSLForPreTraining,
+    MAESSLModel,
     SSLImageProcessor,
 )
+from .views import MultiCropViews, RandomResizedCropFlip
+
+
+def _image_size(processor) -> tuple[int, int]:
+    return (processor.size["height"], processor.size["width"])
+
+
+def crop_flip_views(default_scale: tuple[float, float], default_flip: bool) -> Callable:
+    """Training views of one random resized crop (+ optional flip) per image: I-JEPA, MAE."""
+
+    def make(config, processor, crop_scale=None, horizontal_flip=None):
+        flip = default_flip if horizontal_flip is None else horizontal_flip
+        return RandomResizedCropFlip(_image_size(processor), crop_scale or default_scale, horizontal_flip=flip)
+
+    return make
+
+
+OFFICIAL_BLUR_SIGMA = (0.1, 2.0)
+
+
+def multi_crop_views(config, processor, crop_scale=None, horizontal_flip=None):
+    """DINO's 2 global + N local views with the official photometric augmentations; `crop_scale` sets the global
+    crops' scale range."""
+    height, width = _image_size(processor)
+    if height != width:
+        raise ValueError(
+            f"DINO's multi-crop views are square: the image processor's size must be square, got {height}x{width}."
+        )
+    return MultiCropViews(
+        global_size=height,
+        local_size=config.local_crop_size,
+        num_local_crops=config.num_local_crops,
+        global_scale=tuple(crop_scale or config.global_crop_scale),
+        local_scale=tuple(config.local_crop_scale),
+        mean=tuple(processor.image_mean),
+        std=tuple(processor.image_std),
+        horizontal_flip=True if horizontal_flip is None else horizontal_flip,
+        num_global_crops=config.num_global_crops,
+        # The official blur sigma (0.1-2 px) is for 224 px crops: scaled with the crop so small images keep a shape.
+        blur_sigma=tuple(sigma * height / 224 for sigma in OFFICIAL_BLUR_SIGMA),
+    )
 
 
 @dataclass(frozen=True)
@@ -31,6 +81,10 @@ class Method:
     processor_class: type
     # The model `hf-jepa pretrain` builds by default: sized for steps per minute on a laptop CPU (32 px digits).
     default_config: dict
+    # train_views(config, processor, crop_scale=None, horizontal_flip=None): the on-device training views.
+    train_views: Callable
+    # `hf-jepa pretrain` defaults of this method's official recipe that differ from the command's common ones.
+    training_defaults: dict = field(default_factory=dict)
 
 
 _TINY_VIT = dict(image_size=32, patch_size=4, hidden_size=96, num_hidden_layers=4, num_attention_heads=3)
@@ -49,6 +103,46 @@ METHODS: dict[str, Method] = {
             predictor_num_hidden_layers=2,
             predictor_num_attention_heads=4,
             min_keep=4,
+        ),
+        crop_flip_views((0.3, 1.0), default_flip=False),  # official I-JEPA: no flip
+    ),
+    "mae": Method(
+        "mae",
+        MAESSLConfig,
+        MAESSLModel,
+        MAESSLForPreTraining,
+        MAESSLForImageClassification,
+        SSLImageProcessor,
+        dict(_TINY_VIT, decoder_hidden_size=64, decoder_num_hidden_layers=2, decoder_num_attention_heads=4),
+        crop_flip_views((0.2, 1.0), default_flip=True),  # official MAE: RandomResizedCrop(0.2, 1) + flip
+        # Official MAE: AdamW betas (0.9, 0.95), constant weight decay 0.05, no EMA network.
+        dict(adam_beta2=0.95, weight_decay=0.05, weight_decay_end=None),
+    ),
+    "dino": Method(
+        "dino",
+        DINOSSLConfig,
+        DINOSSLModel,
+        DINOSSLForPreTraining,
+        DINOSSLForImageClassification,
+        SSLImageProcessor,
+        dict(
+            _TINY_VIT,
+            head_hidden_size=256,
+            head_bottleneck_size=64,
+            head_output_size=1024,
+            num_local_crops=4,
+            local_crop_size=16,
+        ),
+        multi_crop_views,
+        # Official DINO: cosine EMA 0.996 -> 1, gradient clipping 3.0, teacher temperature warm-up (here over the first
+        # 30% of the default run), last layer frozen for the first epoch (22 steps of 64 digits). Batch 64: its
+        # 2 global + 4 local views per image cost ~2.5x an I-JEPA step, and the default run must stay within minutes.
+        dict(
+            per_device_train_batch_size=64,
+            ema_schedule="cosine",
+            max_grad_norm=3.0,
+            teacher_temperature_warmup_steps=90,
+            freeze_last_layer_steps=22,
         ),
     ),
 }

@@ -54,6 +54,17 @@ class SSLTrainingArguments(TrainingArguments):
             "(official I-JEPA: 1.25, so the momentum never reaches its end value)."
         },
     )
+    teacher_temperature_warmup_steps: int = field(
+        default=0,
+        metadata={
+            "help": "DINO: steps over which the teacher temperature rises linearly from the model's "
+            "`warmup_teacher_temperature` to its `teacher_temperature` (official ViT-B: 30 epochs, 0.04 -> 0.07)."
+        },
+    )
+    freeze_last_layer_steps: int = field(
+        default=0,
+        metadata={"help": "DINO: the head's last layer gets no update for this many steps (official: 1 epoch)."},
+    )
     mask_seed: int | None = field(
         default=None, metadata={"help": "Seed of the per-step mask generators (defaults to --seed)."}
     )
@@ -72,6 +83,9 @@ class SSLTrainingArguments(TrainingArguments):
                 raise ValueError(f"`{name}` must be in [0, 1], got {getattr(self, name)}.")
         if self.ema_schedule not in ("linear", "cosine", "constant"):
             raise ValueError(f"`ema_schedule` must be linear, cosine or constant, got {self.ema_schedule!r}.")
+        for name in ("teacher_temperature_warmup_steps", "freeze_last_layer_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}.")
         if self.schedule_horizon_scale <= 0:
             raise ValueError(f"`schedule_horizon_scale` must be > 0, got {self.schedule_horizon_scale}.")
 
@@ -88,6 +102,13 @@ class _PerStepSchedules(TrainerCallback):
 
     def on_step_begin(self, args, state, control, **kwargs):
         self.trainer.apply_weight_decay(state.global_step)
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        # After clipping, before the step (the official order): a frozen layer gets no update, not even decay.
+        if state.global_step < args.freeze_last_layer_steps:
+            model = self.trainer.accelerator.unwrap_model(self.trainer.model)
+            for parameter in getattr(model, "last_layer_parameters", list)():
+                parameter.grad = None
 
     def on_optimizer_step(self, args, state, control, **kwargs):
         # fp16 skips steps whose gradients overflowed; the target must not move on those.
@@ -142,6 +163,16 @@ class SSLTrainer(Trainer):
             if group.get("wd_scheduled"):
                 group["weight_decay"] = value
 
+    def teacher_temperature_at(self, step: int, config) -> float | None:
+        """DINO's teacher temperature: linear warm-up from the config's start value, then constant; None for
+        models without one."""
+        if not hasattr(config, "teacher_temperature"):
+            return None
+        warmup = self.args.teacher_temperature_warmup_steps
+        if step >= warmup:
+            return config.teacher_temperature
+        return scheduled_value(config.warmup_teacher_temperature, config.teacher_temperature, step, warmup, "linear")
+
     def update_ema(self, step: int) -> None:
         if self._ema_tensors is None:
             model = self.accelerator.unwrap_model(self.model)
@@ -175,8 +206,16 @@ class SSLTrainer(Trainer):
                 "image column with `remove_unused_columns=False`."
             )
         generator = self.mask_generator(inputs["pixel_values"].device, training=model.training)
-        if self.train_views is not None and model.training:
-            inputs = {**inputs, "pixel_values": self.train_views(inputs["pixel_values"], generator)}
+        if self.train_views is not None and (model.training or getattr(self.train_views, "apply_in_eval", False)):
+            views = self.train_views(inputs["pixel_values"], generator)
+            if isinstance(views, dict):  # several view tensors (DINO's global / local crops) replace the images
+                inputs = {**{k: v for k, v in inputs.items() if k != "pixel_values"}, **views}
+            else:
+                inputs = {**inputs, "pixel_values": views}
+        config = self.accelerator.unwrap_model(model).config
+        temperature = self.teacher_temperature_at(self.state.global_step, config)
+        if temperature is not None:
+            inputs = {**inputs, "teacher_temperature": temperature}
         outputs = model(**inputs, generator=generator, return_dict=True)
         loss = outputs.loss
         if model.training:

@@ -1,0 +1,455 @@
+"""Export of hf_jepa models to transformers' own classes, loadable with `AutoModel` and no hf_jepa installed.
+
+I-JEPA -> `IJepaModel`, MAE -> `ViTMAEForPreTraining` (encoder and decoder), DINO -> `Dinov2Model`. The weights are
+copied, never retrained: the fused qkv projection is split into query/key/value, our fixed sin-cos tables are written
+into the native (parameter) position tables, and every native key must be filled (`load_state_dict(strict=True)`).
+"""
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from transformers import (
+    AutoImageProcessor,
+    Dinov2Config,
+    Dinov2Model,
+    IJepaConfig,
+    IJepaModel,
+    PreTrainedModel,
+    ViTImageProcessor,
+    ViTMAEConfig,
+    ViTMAEForPreTraining,
+)
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
+
+from .models.configuration_vit_ssl import SSLViTConfig, _as_pair
+from .models.vit import TransformerBlock
+from .registry import method_of_model_type
+
+FORMATS = ("transformers",)
+
+
+@dataclass(frozen=True)
+class LayerNames:
+    """Where the native layer keeps each piece of our `TransformerBlock` (names relative to the layer)."""
+
+    norm1: str
+    query: str
+    key: str
+    value: str
+    attention_output: str
+    norm2: str
+    fc1: str
+    fc2: str
+    layer_scale1: str | None = None  # Dinov2's LayerScale: written as ones (our blocks have none)
+    layer_scale2: str | None = None
+
+
+# IJepaLayer and ViTMAELayer (transformers 5 names; `save_pretrained` writes them back as the legacy ViT names
+# `attention.attention.query`, `intermediate.dense`, `output.dense`, ... and loading maps them again).
+VIT_LAYER = LayerNames(
+    norm1="layernorm_before",
+    query="attention.q_proj",
+    key="attention.k_proj",
+    value="attention.v_proj",
+    attention_output="attention.o_proj",
+    norm2="layernorm_after",
+    fc1="mlp.fc1",
+    fc2="mlp.fc2",
+)
+DINOV2_LAYER = LayerNames(
+    norm1="norm1",
+    query="attention.q_proj",
+    key="attention.k_proj",
+    value="attention.v_proj",
+    attention_output="attention.o_proj",
+    norm2="norm2",
+    fc1="mlp.fc1",
+    fc2="mlp.fc2",
+    layer_scale1="layer_scale1.lambda1",
+    layer_scale2="layer_scale2.lambda1",
+)
+
+
+def _linear(state: dict, name: str, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    state[f"{name}.weight"] = weight
+    if bias is not None:
+        state[f"{name}.bias"] = bias
+
+
+def convert_block(block: TransformerBlock, prefix: str, names: LayerNames) -> dict[str, torch.Tensor]:
+    """One of our pre-norm blocks -> the native layer's state dict entries under `prefix` (e.g. `layers.0`)."""
+    state: dict[str, torch.Tensor] = {}
+    dim = block.norm1.normalized_shape[0]
+    qkv = block.attn.qkv
+    weights = qkv.weight.split(dim, dim=0)  # fused [3D, D], order q, k, v
+    biases = qkv.bias.split(dim, dim=0) if qkv.bias is not None else (None, None, None)
+    for name, weight, bias in zip((names.query, names.key, names.value), weights, biases):
+        _linear(state, f"{prefix}.{name}", weight, bias)
+    for name, module in (
+        (names.norm1, block.norm1),
+        (names.attention_output, block.attn.proj),
+        (names.norm2, block.norm2),
+        (names.fc1, block.mlp.fc1),
+        (names.fc2, block.mlp.fc2),
+    ):
+        _linear(state, f"{prefix}.{name}", module.weight, module.bias)
+    for name in (names.layer_scale1, names.layer_scale2):
+        if name is not None:
+            state[f"{prefix}.{name}"] = torch.ones_like(block.norm1.weight)
+    return state
+
+
+def _with_zero_cls_row(table: torch.Tensor) -> torch.Tensor:
+    """Our [N, D] position table -> the native [1, 1 + N, D] one whose CLS row is zero (no position on CLS)."""
+    return torch.cat([table.new_zeros(1, table.shape[-1]), table], dim=0).unsqueeze(0)
+
+
+def _encoder_state(encoder, names: LayerNames, layers_prefix: str, cls_row: bool) -> dict[str, torch.Tensor]:
+    """Embeddings, blocks and final norm of our encoder in the native layout shared by the three targets."""
+    embeddings = encoder.embeddings
+    table = embeddings.position_embeddings  # [N, D], what our forward adds
+    state = {
+        "embeddings.position_embeddings": _with_zero_cls_row(table) if cls_row else table.unsqueeze(0),
+        "embeddings.patch_embeddings.projection.weight": embeddings.patch_embeddings.projection.weight,
+        "embeddings.patch_embeddings.projection.bias": embeddings.patch_embeddings.projection.bias,
+        "layernorm.weight": encoder.layernorm.weight,
+        "layernorm.bias": encoder.layernorm.bias,
+    }
+    if embeddings.cls_token is not None:
+        state["embeddings.cls_token"] = embeddings.cls_token
+    for i, block in enumerate(encoder.layers):
+        state.update(convert_block(block, f"{layers_prefix}.{i}", names))
+    return state
+
+
+def _square_side(value, name: str, target: str) -> int:
+    height, width = _as_pair(value, name)
+    if height != width:
+        raise ValueError(
+            f"{target} needs a square `{name}`, but this model has {height}x{width}: the native class cannot "
+            "represent it."
+        )
+    return height
+
+
+def _side(value, name: str) -> int | list[int]:
+    height, width = _as_pair(value, name)
+    return height if height == width else [height, width]
+
+
+def _check_prefix_tokens(config: SSLViTConfig, target: str, cls_token: bool) -> None:
+    if config.num_register_tokens:
+        raise ValueError(
+            f"{target} has no register tokens, but this model has {config.num_register_tokens} "
+            "(`num_register_tokens`): it cannot be exported to the native class."
+        )
+    if config.use_cls_token and not cls_token:
+        raise ValueError(f"{target} has no CLS token, but this model has one (`use_cls_token=True`).")
+    if cls_token and not config.use_cls_token:
+        raise ValueError(f"{target} always has a CLS token, but this model has none (`use_cls_token=False`).")
+
+
+def _common_config(config: SSLViTConfig) -> dict:
+    return dict(
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads,
+        hidden_act=config.hidden_act,
+        layer_norm_eps=config.layer_norm_eps,
+        qkv_bias=config.qkv_bias,
+        num_channels=config.num_channels,
+        initializer_range=config.initializer_range,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+
+
+def _build(model_class: type[PreTrainedModel], config, state: dict[str, torch.Tensor]) -> PreTrainedModel:
+    """Instantiate `model_class` without initialising it and fill every key from `state` (strict: none missing,
+    none left over)."""
+    with torch.device("meta"):
+        native = model_class(config)
+    # Own every tensor: the q/k/v splits are views of one storage, which safetensors refuses to save.
+    state = {key: value.detach().clone().contiguous() for key, value in state.items()}
+    native.load_state_dict(state, strict=True, assign=True)
+    return native.eval()
+
+
+def ijepa_to_transformers(encoder) -> IJepaModel:
+    """Our I-JEPA encoder (`IJepaSSLModel`) -> transformers' `IJepaModel` (no pooler: its `pooler_output` is None;
+    ours is the mean of `last_hidden_state` over tokens)."""
+    config = encoder.config
+    _check_prefix_tokens(config, "IJepaModel", cls_token=False)
+    native_config = IJepaConfig(
+        **_common_config(config),
+        intermediate_size=config.intermediate_size,
+        image_size=_side(config.image_size, "image_size"),
+        patch_size=_side(config.patch_size, "patch_size"),
+    )
+    return _build(IJepaModel, native_config, _encoder_state(encoder, VIT_LAYER, "layers", cls_row=False))
+
+
+def mae_to_transformers(model) -> ViTMAEForPreTraining:
+    """Our `MAESSLForPreTraining` (encoder + decoder) -> transformers' `ViTMAEForPreTraining`."""
+    config = model.config
+    if not hasattr(model, "decoder"):
+        raise ValueError(
+            f"{type(model).__name__} is an MAE encoder without its decoder: `ViTMAEForPreTraining` needs both; "
+            "export the `MAESSLForPreTraining` model (a folder saved by pretraining)."
+        )
+    _check_prefix_tokens(config, "ViTMAEForPreTraining", cls_token=True)
+    image_size = _square_side(config.image_size, "image_size", "ViTMAEForPreTraining")
+    patch_size = _square_side(config.patch_size, "patch_size", "ViTMAEForPreTraining")
+    decoder = model.decoder
+    native_config = ViTMAEConfig(
+        **_common_config(config),
+        intermediate_size=config.intermediate_size,
+        image_size=image_size,
+        patch_size=patch_size,
+        decoder_hidden_size=config.decoder_hidden_size,
+        decoder_num_hidden_layers=config.decoder_num_hidden_layers,
+        decoder_num_attention_heads=config.decoder_num_attention_heads,
+        decoder_intermediate_size=4 * config.decoder_hidden_size,  # our decoder blocks' MLP width
+        mask_ratio=config.mask_ratio,
+        norm_pix_loss=config.norm_pix_loss,
+    )
+    state = {f"vit.{k}": v for k, v in _encoder_state(model.encoder, VIT_LAYER, "layers", cls_row=True).items()}
+    state.update(
+        {
+            "decoder.decoder_embed.weight": decoder.embed.weight,
+            "decoder.decoder_embed.bias": decoder.embed.bias,
+            "decoder.mask_token": decoder.mask_tokens.reshape(1, 1, -1),
+            "decoder.decoder_pos_embed": _with_zero_cls_row(decoder.position_embeddings),
+            "decoder.decoder_norm.weight": decoder.norm.weight,
+            "decoder.decoder_norm.bias": decoder.norm.bias,
+            "decoder.decoder_pred.weight": decoder.proj.weight,
+            "decoder.decoder_pred.bias": decoder.proj.bias,
+        }
+    )
+    for i, block in enumerate(decoder.layers):
+        state.update(convert_block(block, f"decoder.decoder_layers.{i}", VIT_LAYER))
+    return _build(ViTMAEForPreTraining, native_config, state)
+
+
+def dino_to_transformers(encoder) -> Dinov2Model:
+    """Our DINO encoder (`DINOSSLModel`) -> transformers' `Dinov2Model` (layer scales 1, mask token zero)."""
+    config = encoder.config
+    _check_prefix_tokens(config, "Dinov2Model", cls_token=True)
+    if config.pooling != "cls":
+        raise ValueError(
+            f"Dinov2Model's `pooler_output` is the CLS token, but this model pools with {config.pooling!r} "
+            "(`pooling`): the exported model's pooled feature would differ from ours."
+        )
+    image_size = _square_side(config.image_size, "image_size", "Dinov2Model")
+    patch_size = _square_side(config.patch_size, "patch_size", "Dinov2Model")
+    if config.intermediate_size % config.hidden_size:
+        raise ValueError(
+            f"Dinov2Model sets its MLP width as an integer `mlp_ratio` times `hidden_size`, but this model has "
+            f"intermediate_size={config.intermediate_size} for hidden_size={config.hidden_size}."
+        )
+    native_config = Dinov2Config(
+        **_common_config(config),
+        mlp_ratio=config.intermediate_size // config.hidden_size,
+        image_size=image_size,
+        patch_size=patch_size,
+        layerscale_value=1.0,
+        use_swiglu_ffn=False,
+        use_mask_token=True,
+        drop_path_rate=config.drop_path_rate,
+    )
+    state = _encoder_state(encoder, DINOV2_LAYER, "encoder.layer", cls_row=True)
+    state["embeddings.mask_token"] = torch.zeros_like(encoder.embeddings.cls_token).reshape(1, -1)
+    return _build(Dinov2Model, native_config, state)
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """How one of our model types becomes a native one."""
+
+    target: str  # the native class
+    convert: Callable  # our model -> native model
+    needs_pretraining_model: bool  # load the `...ForPreTraining` class (decoder needed) rather than the encoder
+    load_hint: str
+
+
+EXPORTERS: dict[str, Exporter] = {
+    "ijepa_ssl": Exporter(
+        "IJepaModel",
+        ijepa_to_transformers,
+        needs_pretraining_model=False,
+        load_hint="`pooler_output` is None (IJepaModel has no pooler): our pooled feature is "
+        "`outputs.last_hidden_state.mean(dim=1)`.",
+    ),
+    "mae_ssl": Exporter(
+        "ViTMAEForPreTraining",
+        mae_to_transformers,
+        needs_pretraining_model=True,
+        load_hint="`AutoModel` gives `ViTMAEModel`, which hides `mask_ratio` of the patches at random; for features "
+        "of every patch in raster order load it with `mask_ratio=0.0` and pass "
+        "`noise=torch.arange(num_patches).expand(batch, -1)`. The full model with the decoder: "
+        "`AutoModelForPreTraining.from_pretrained(...)` (ViTMAEForPreTraining).",
+    ),
+    "dino_ssl": Exporter(
+        "Dinov2Model",
+        dino_to_transformers,
+        needs_pretraining_model=False,
+        load_hint="`pooler_output` is the layer-normed CLS token, as ours.",
+    ),
+}
+
+
+def _exporter(model_type: str) -> Exporter:
+    if model_type not in EXPORTERS:
+        raise ValueError(
+            f"Cannot export a `{model_type}` model to a native transformers class: the known model types are "
+            f"{sorted(EXPORTERS)}."
+        )
+    return EXPORTERS[model_type]
+
+
+def to_transformers(model: PreTrainedModel) -> PreTrainedModel:
+    """An in-memory hf_jepa model -> the native transformers model with the same weights. Pretraining models give
+    their published encoder (I-JEPA, DINO: the EMA target) or, for MAE, encoder + decoder."""
+    exporter = _exporter(model.config.model_type)
+    method = method_of_model_type(model.config.model_type)
+    if not isinstance(model, (method.model_class, method.pretraining_class)):
+        raise ValueError(
+            f"Only {method.model_class.__name__} and {method.pretraining_class.__name__} export to "
+            f"{exporter.target}, got {type(model).__name__}."
+        )
+    if isinstance(model, method.pretraining_class) and not exporter.needs_pretraining_model:
+        model = model.get_encoder()  # the published encoder: the EMA target
+    return exporter.convert(model)
+
+
+def _model_type(model_dir: str) -> str:
+    config_file = os.path.join(model_dir, "config.json")
+    if not os.path.isfile(config_file):
+        raise ValueError(f"{model_dir!r} is not a saved model folder (no config.json).")
+    with open(config_file, encoding="utf-8") as handle:
+        return json.load(handle).get("model_type")
+
+
+def load_for_export(model_dir: str) -> PreTrainedModel:
+    """Our model from a saved folder: the pretraining class where the native target needs the decoder (MAE), else
+    the encoder (from a pretraining folder, the EMA target)."""
+    model_type = _model_type(model_dir)
+    exporter = _exporter(model_type)
+    method = method_of_model_type(model_type)
+    model_class = method.pretraining_class if exporter.needs_pretraining_model else method.model_class
+    model, info = model_class.from_pretrained(model_dir, output_loading_info=True)
+    missing = sorted(info["missing_keys"])
+    if exporter.needs_pretraining_model and any(key.startswith("decoder.") for key in missing):
+        raise ValueError(
+            f"{model_dir!r} holds an encoder-only `{model_type}` model (no decoder weights): it cannot give "
+            f"`{exporter.target}`, which needs the decoder. Export the folder saved by pretraining "
+            f"(`{method.pretraining_class.__name__}.save_pretrained`)."
+        )
+    if missing:
+        raise ValueError(f"{model_dir!r} lacks weights of {model_class.__name__}: {missing[:5]}.")
+    return model.eval()
+
+
+def native_image_processor(model_dir: str, config: SSLViTConfig) -> ViTImageProcessor:
+    """transformers' `ViTImageProcessor` doing what our processor does: from the folder's preprocessor_config when
+    it has one, else the config's image size, ImageNet mean/std and bicubic resize."""
+    if os.path.isfile(os.path.join(model_dir, "preprocessor_config.json")):
+        ours = AutoImageProcessor.from_pretrained(model_dir)
+        return ViTImageProcessor(
+            size=dict(ours.size),
+            image_mean=list(ours.image_mean),
+            image_std=list(ours.image_std),
+            resample=ours.resample,
+            do_resize=ours.do_resize,
+            do_rescale=ours.do_rescale,
+            rescale_factor=ours.rescale_factor,
+            do_normalize=ours.do_normalize,
+            do_convert_rgb=ours.do_convert_rgb,
+        )
+    height, width = _as_pair(config.image_size, "image_size")
+    return ViTImageProcessor(
+        size={"height": height, "width": width},
+        image_mean=list(IMAGENET_DEFAULT_MEAN),
+        image_std=list(IMAGENET_DEFAULT_STD),
+        resample=PILImageResampling.BICUBIC,
+        do_convert_rgb=True,
+    )
+
+
+# transformers 5.24 saves in the legacy (transformers 4 / Hub) key layout by reverting its load-time renamings, and the
+# reverse of ViT's `encoder.layer.` -> `layers.` also hits the substring in ViTMAE's `decoder_layers.`: the decoder
+# blocks come out as `decoder.decoder_encoder.layer.{i}` instead of the official `decoder.decoder_layers.{i}`.
+# transformers 5.24 loads either, older versions only the official one. A no-op once transformers saves them right.
+_KEY_FIXES = (("decoder.decoder_encoder.layer.", "decoder.decoder_layers."),)
+
+
+def _official_key(key: str) -> str:
+    for wrong, right in _KEY_FIXES:
+        key = key.replace(wrong, right)
+    return key
+
+
+def _restore_official_key_names(output_dir: str) -> None:
+    for name in sorted(os.listdir(output_dir)):
+        path = os.path.join(output_dir, name)
+        if name.endswith(".safetensors"):
+            with safe_open(path, framework="pt") as handle:
+                if all(_official_key(key) == key for key in handle.keys()):
+                    continue
+                metadata = handle.metadata()
+                tensors = {_official_key(key): handle.get_tensor(key) for key in handle.keys()}
+            save_file(tensors, path, metadata=metadata)
+        elif name.endswith(".safetensors.index.json"):
+            with open(path, encoding="utf-8") as handle:
+                index = json.load(handle)
+            index["weight_map"] = {_official_key(key): file for key, file in index["weight_map"].items()}
+            with open(path, "w", encoding="utf-8") as handle:
+                json.dump(index, handle, indent=2, sort_keys=True)
+
+
+@dataclass
+class ExportResult:
+    target: str  # the native class written
+    output_dir: str
+    files: list[str] = field(default_factory=list)
+    load_hint: str = ""
+
+
+def export_to_transformers(model_dir: str, output_dir: str) -> ExportResult:
+    """Write the native transformers model (safetensors) and a `ViTImageProcessor` for the hf_jepa folder
+    `model_dir` to `output_dir`; `AutoModel` / `AutoImageProcessor.from_pretrained(output_dir)` then work without
+    hf_jepa."""
+    model = load_for_export(model_dir)
+    exporter = _exporter(model.config.model_type)
+    native = exporter.convert(model)
+    os.makedirs(output_dir, exist_ok=True)
+    native.save_pretrained(output_dir)
+    _restore_official_key_names(output_dir)
+    native_image_processor(model_dir, model.config).save_pretrained(output_dir)
+    return ExportResult(
+        target=exporter.target,
+        output_dir=output_dir,
+        files=sorted(os.listdir(output_dir)),
+        load_hint=exporter.load_hint,
+    )
+
+
+__all__ = [
+    "EXPORTERS",
+    "FORMATS",
+    "ExportResult",
+    "LayerNames",
+    "convert_block",
+    "dino_to_transformers",
+    "export_to_transformers",
+    "ijepa_to_transformers",
+    "load_for_export",
+    "mae_to_transformers",
+    "native_image_processor",
+    "to_transformers",
+]
