@@ -83,6 +83,30 @@ def test_continue_from_a_saved_folder(trained_dir, tmp_path):
     assert code == 0 and (tmp_path / "eval_results.json").exists()
 
 
+METHOD_OVERRIDES = {
+    "mae": "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,decoder_hidden_size=16,"
+    "decoder_num_hidden_layers=1,decoder_num_attention_heads=2",
+    "dino": "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,head_hidden_size=32,head_bottleneck_size=16,"
+    "head_output_size=64,num_local_crops=2",
+}
+
+
+@pytest.mark.parametrize("method", ["mae", "dino"])
+def test_every_method_runs_the_main_job_and_exports(method, tmp_path):
+    out = tmp_path / method
+    argv = ["pretrain", "--method", method, "--output_dir", str(out), "--max_steps", "2"]
+    argv += ["--per_device_train_batch_size", "8", "--config_overrides", METHOD_OVERRIDES[method]]
+    argv += ["--disable_tqdm", "true", "--eval_strategy", "steps", "--eval_steps", "2"]
+    assert main(argv) == 0
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["method"] == method and results["steps"] == 2
+    assert 0.0 <= results["knn_top1"] <= 1.0 and "random_init_knn_top1" in results
+    encoder = AutoModel.from_pretrained(out)
+    assert encoder.config.model_type == f"{method}_ssl" and encoder.config.hidden_size == 32
+    assert main(["export", "--model", str(out), "--format", "transformers", "--output_dir", str(tmp_path / "x")]) == 0
+    assert (tmp_path / "x" / "model.safetensors").exists()
+
+
 def test_unknown_method_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["pretrain", "--method", "byol2", "--output_dir", str(tmp_path)])
@@ -118,23 +142,74 @@ def test_console_script_help():
     assert top.returncode == 2 and "pretrain" in top.stdout
 
 
-def test_full_scale_recipe_parses_to_the_official_configuration():
+def recipe_arguments(name: str):
+    """The `hf-jepa pretrain` arguments of a full-scale recipe in training/, parsed as the CLI would."""
     import shlex
     from pathlib import Path
 
-    from hf_jepa import IJepaSSLConfig
-    from hf_jepa.cli import parse_overrides, parse_pretrain_args
+    from hf_jepa.cli import parse_pretrain_args
 
-    script = (Path(__file__).parents[1] / "training" / "ijepa_vith14_in1k.sh").read_text()
+    script = (Path(__file__).parents[1] / "training" / name).read_text()
     command = script[script.index("pretrain \\") :].replace("\\\n", " ")
     argv = shlex.split(command.split("\n")[0])[1:]
     substitutions = {"$IMAGENET": "/data/imagenet", "$PER_DEVICE_BATCH": "256"}
     argv = ["out" if a.startswith("${OUTPUT_DIR") else substitutions.get(a, a) for a in argv]
-    model_args, data_args, training_args = parse_pretrain_args(argv + ["--use_cpu"])  # bf16 needs it without a GPU
-    config = IJepaSSLConfig(**parse_overrides(model_args.config_overrides, IJepaSSLConfig))
+    return parse_pretrain_args(argv + ["--use_cpu"])  # bf16 needs it without a GPU
+
+
+def recipe_config(name: str):
+    from hf_jepa import get_method
+    from hf_jepa.cli import parse_overrides
+
+    model_args, data_args, training_args = recipe_arguments(name)
+    config_class = get_method(model_args.method).config_class
+    return config_class(**parse_overrides(model_args.config_overrides, config_class)), data_args, training_args
+
+
+def test_full_scale_recipe_parses_to_the_official_configuration():
+    config, data_args, training_args = recipe_config("ijepa_vith14_in1k.sh")
     assert config.grid_size == (16, 16) and config.hidden_size == 1280 and config.num_hidden_layers == 32
     assert (config.predictor_hidden_size, config.predictor_num_hidden_layers) == (384, 12)
     assert (training_args.weight_decay, training_args.weight_decay_end) == (0.04, 0.4)
     assert (training_args.ema_momentum, training_args.ema_momentum_end) == (0.996, 1.0)
     assert training_args.bf16 and training_args.max_steps == 187500 and training_args.warmup_steps == 25000
     assert tuple(data_args.crop_scale) == (0.3, 1.0) and data_args.horizontal_flip is False
+
+
+def test_mae_recipe_parses_to_the_official_configuration():
+    config, data_args, training_args = recipe_config("mae_vitb16_in1k.sh")
+    assert config.model_type == "mae_ssl" and config.grid_size == (14, 14) and config.hidden_size == 768
+    assert (config.decoder_hidden_size, config.decoder_num_hidden_layers, config.decoder_num_attention_heads) == (
+        512,
+        8,
+        16,
+    )
+    assert config.mask_ratio == 0.75 and config.norm_pix_loss is True
+    assert (training_args.adam_beta2, training_args.weight_decay, training_args.weight_decay_end) == (0.95, 0.05, None)
+    assert training_args.max_steps == 249600 and training_args.warmup_steps == 12480
+    assert tuple(data_args.crop_scale) == (0.2, 1.0) and data_args.horizontal_flip is True
+
+
+def test_dino_recipe_parses_to_the_official_configuration():
+    config, data_args, training_args = recipe_config("dino_vitb16_in1k.sh")
+    assert config.model_type == "dino_ssl" and config.hidden_size == 768 and config.head_output_size == 65536
+    assert (config.head_hidden_size, config.head_bottleneck_size) == (2048, 256)
+    assert (config.num_local_crops, config.local_crop_size, config.drop_path_rate) == (8, 96, 0.1)
+    assert (config.warmup_teacher_temperature, config.teacher_temperature) == (0.04, 0.07)
+    assert training_args.ema_schedule == "cosine" and training_args.max_grad_norm == 3.0
+    assert training_args.teacher_temperature_warmup_steps == 37530 and training_args.freeze_last_layer_steps == 1251
+    assert (training_args.weight_decay, training_args.weight_decay_end) == (0.04, 0.4)
+    assert tuple(data_args.crop_scale) == (0.4, 1.0)
+
+
+def test_method_defaults_follow_each_official_recipe():
+    from hf_jepa.cli import parse_pretrain_args
+
+    _, _, ijepa = parse_pretrain_args(["--output_dir", "out"])
+    _, _, mae = parse_pretrain_args(["--output_dir", "out", "--method", "mae"])
+    _, _, dino = parse_pretrain_args(["--method=dino", "--output_dir", "out"])
+    assert ijepa.ema_schedule == "linear" and ijepa.weight_decay_end == 0.4 and ijepa.adam_beta2 == 0.999
+    assert mae.weight_decay == 0.05 and mae.weight_decay_end is None and mae.adam_beta2 == 0.95
+    assert dino.ema_schedule == "cosine" and dino.max_grad_norm == 3.0 and dino.freeze_last_layer_steps > 0
+    _, _, overridden = parse_pretrain_args(["--method", "dino", "--output_dir", "out", "--max_grad_norm", "1"])
+    assert overridden.max_grad_norm == 1.0  # the command line wins over the method's defaults

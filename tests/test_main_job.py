@@ -8,8 +8,9 @@ from hf_jepa.cli import main
 
 
 @pytest.mark.slow
-def test_default_main_job_beats_random_init(tmp_path):
-    assert main(["pretrain", "--method", "ijepa", "--output_dir", str(tmp_path), "--disable_tqdm", "true"]) == 0
+@pytest.mark.parametrize("method", ["ijepa", "mae", "dino"])
+def test_default_main_job_beats_random_init(method, tmp_path):
+    assert main(["pretrain", "--method", method, "--output_dir", str(tmp_path), "--disable_tqdm", "true"]) == 0
     results = json.loads((tmp_path / "eval_results.json").read_text())
     assert results["linear_probe_top1"] > results["random_init_linear_probe_top1"]
     assert results["knn_top1"] > results["random_init_knn_top1"]

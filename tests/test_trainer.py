@@ -7,10 +7,11 @@ import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 
-from hf_jepa import IJepaSSLForPreTraining
+from hf_jepa import DINOSSLForPreTraining, IJepaSSLForPreTraining
 from hf_jepa.data import ImageCollator, digits_dataset, image_transform
-from hf_jepa.trainer import SSLTrainer, SSLTrainingArguments, TrainingDivergedError, ema_update_, scheduled_value
-from hf_jepa.views import RandomResizedCropFlip
+from hf_jepa.trainer import SSLTrainer, TrainingDivergedError, ema_update_, scheduled_value
+from hf_jepa.views import MultiCropViews, RandomResizedCropFlip
+from tests.tiny import tiny_training_args
 
 
 def test_fused_ema_equals_per_parameter_reference():
@@ -35,18 +36,7 @@ def test_schedules():
 
 
 def _args(tmp_path, **kwargs):
-    base = dict(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=8,
-        learning_rate=1e-3,
-        max_steps=2,
-        save_strategy="no",
-        report_to="none",
-        disable_tqdm=True,
-        use_cpu=True,
-        seed=0,
-    )
-    return SSLTrainingArguments(**{**base, **kwargs})
+    return tiny_training_args(tmp_path, **{"per_device_train_batch_size": 8, "max_steps": 2, **kwargs})
 
 
 class _FixedMaskDataset(torch.utils.data.Dataset):
@@ -148,10 +138,12 @@ def digits_subset():
 
 def _digits_trainer(config, tmp_path, data, **kwargs):
     torch.manual_seed(0)
-    model = IJepaSSLForPreTraining(config)
+    model = IJepaSSLForPreTraining(config) if config.model_type == "ijepa_ssl" else DINOSSLForPreTraining(config)
     collator = ImageCollator(image_transform(32, [0.5] * 3, [0.5] * 3))
     args = _args(tmp_path, **{"max_steps": 4, "per_device_train_batch_size": 16, **kwargs})
     views = RandomResizedCropFlip(32, scale=(0.3, 1.0))
+    if config.model_type == "dino_ssl":
+        views = MultiCropViews(32, config.local_crop_size, config.num_local_crops, mean=[0.5] * 3, std=[0.5] * 3)
     return SSLTrainer(model=model, args=args, train_dataset=data, data_collator=collator, train_views=views)
 
 
@@ -168,6 +160,23 @@ def test_resume_equals_uninterrupted(tiny_ijepa_config, tmp_path, digits_subset)
         assert torch.allclose(got[name], value, atol=1e-6), name
     # The EMA target moved during the resumed half, so this compares real EMA state, not the initial copy.
     assert not torch.equal(got["encoder.layers.0.attn.qkv.weight"], got["context_encoder.layers.0.attn.qkv.weight"])
+
+
+def test_dino_resume_equals_uninterrupted(tiny_dino_config, tmp_path, digits_subset):
+    """Multi-crop views, center, teacher-temperature warm-up and the frozen last layer all resume exactly."""
+    schedules = dict(teacher_temperature_warmup_steps=3, freeze_last_layer_steps=3, ema_schedule="cosine")
+    straight = _digits_trainer(
+        tiny_dino_config, tmp_path / "run", digits_subset, save_strategy="steps", save_steps=2, **schedules
+    )
+    straight.train()
+    expected = straight.model.state_dict()
+
+    resumed = _digits_trainer(tiny_dino_config, tmp_path / "resumed", digits_subset, **schedules)
+    resumed.train(resume_from_checkpoint=str(tmp_path / "run" / "checkpoint-2"))
+    got = resumed.model.state_dict()
+    for name, value in expected.items():
+        assert torch.allclose(got[name], value, atol=1e-6), name
+    assert got["center"].abs().sum() > 0  # the center moved and was restored, not re-zeroed
 
 
 def test_image_column_survives_with_default_arguments(tiny_ijepa_config, tmp_path, digits_subset):

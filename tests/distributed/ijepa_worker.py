@@ -5,8 +5,8 @@ import os
 
 import torch
 
-from hf_jepa import IJepaSSLForPreTraining, SSLTrainer, SSLTrainingArguments
-from tests.tiny import tiny_ijepa_config
+from hf_jepa import IJepaSSLForPreTraining, SSLTrainer
+from tests.tiny import tiny_ijepa_config, tiny_training_args
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--out", required=True)
@@ -29,20 +29,7 @@ torch.manual_seed(0)  # same initial weights on every rank (DDP also broadcasts 
 config = tiny_ijepa_config(num_hidden_layers=1)
 model = IJepaSSLForPreTraining(config)
 initial = {k: v.clone() for k, v in model.state_dict().items()}
-args = SSLTrainingArguments(
-    output_dir=out,
-    per_device_train_batch_size=4,
-    max_steps=3,
-    learning_rate=1e-3,
-    save_strategy="no",
-    report_to="none",
-    disable_tqdm=True,
-    use_cpu=True,
-    ddp_backend="gloo",
-    ema_momentum=0.9,
-    seed=0,
-    logging_steps=1,
-)
+args = tiny_training_args(out, ddp_backend="gloo", ema_momentum=0.9)
 trainer = SSLTrainer(model=model, args=args, train_dataset=Images())
 trainer.train()
 state = {k: v.detach().clone() for k, v in trainer.accelerator.unwrap_model(trainer.model).state_dict().items()}
