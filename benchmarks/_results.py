@@ -38,6 +38,12 @@ def _cpu_seconds() -> tuple[float, float, float] | None:
 _START = _cpu_seconds()
 
 
+def restart_load_measurement() -> None:
+    """Measure the other processes' share from now on (e.g. after this script's own subprocesses finished)."""
+    global _START
+    _START = _cpu_seconds()
+
+
 def other_load() -> float | None:
     """Share of the machine's cores that other processes kept busy since this script started."""
     end = _cpu_seconds()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The checks that need a CUDA machine, in under 5 minutes: the gpu-marked tests, then the three benchmarks.
+# The checks that need a CUDA machine, in under 5 minutes: the gpu-marked tests, then the benchmarks.
 # Logs and an updated copy of RESULTS.md go to $OUT when it is set (the device machine's output folder), else to
 # benchmarks/gpu_output/. Exits non-zero when CUDA is missing or any step fails.
 set -uo pipefail
@@ -34,5 +34,7 @@ step pytest_gpu 100 python -m pytest -m gpu -q
 step bench_masking 60 python benchmarks/bench_masking.py --results "$out/RESULTS.md"
 step bench_ema 40 python benchmarks/bench_ema.py --results "$out/RESULTS.md"
 step bench_ijepa_throughput 90 python benchmarks/bench_ijepa_throughput.py --models base --bf16 \
+  --results "$out/RESULTS.md"
+step bench_methods_throughput 150 python benchmarks/bench_methods_throughput.py --models base --bf16 --steps 5 \
   --results "$out/RESULTS.md"
 exit $failed
