@@ -21,6 +21,7 @@ accelerate launch --config_file "$(dirname "$0")/accelerate_multi_gpu.yaml" --nu
   --config_overrides "image_size=224,patch_size=14,hidden_size=1280,num_hidden_layers=32,num_attention_heads=16,\
 predictor_hidden_size=384,predictor_num_hidden_layers=12,predictor_num_attention_heads=16,min_keep=10" \
   --crop_scale 0.3 1.0 \
+  --horizontal_flip false \
   --load_size 256 \
   --per_device_train_batch_size "$PER_DEVICE_BATCH" \
   --max_steps 187500 \
