@@ -23,3 +23,14 @@ def test_train_from_python_example(tmp_path, monkeypatch):
 
     load = _python_block("## Load what you trained")
     exec(compile(load, "README.md", "exec"), {"image": Image.new("RGB", (40, 40))})
+
+
+def test_other_methods_example():
+    from PIL import Image
+
+    namespace = {"image": Image.new("RGB", (40, 40), (200, 30, 90))}
+    exec(compile(_python_block("The other methods plug into"), "README.md", "exec"), namespace)
+    assert namespace["reconstruction"].shape == (1, 3, 32, 32)
+    assert namespace["outputs"].mask.sum() == 48  # 75 % of the 64 patches
+    assert namespace["crops"]["local_crops"].shape == (1, 4, 3, 16, 16)
+    assert namespace["loss"].isfinite()
