@@ -432,6 +432,10 @@ def test_bad_inputs_raise_clear_errors_never_nan():
         model(global_crops, local_crops[:, :, :1])
     with pytest.raises(ValueError, match="global_crops"):
         model(global_crops[:, 0], local_crops)  # 4-D
+    with pytest.raises(ValueError, match="`global_crops` are 24x24 but the model's image size is 32x32"):
+        model(global_crops[..., :24, :24], local_crops)  # wrong crop size
+    with pytest.raises(ValueError, match="`local_crops` are 14x14, not a multiple of the patch size"):
+        model(global_crops, local_crops[..., :14, :14])
     with pytest.raises(ValueError, match="two global"):
         dino_cross_entropy(torch.randn(3, 2, 8), torch.rand(1, 2, 8), 0.1)
     assert torch.equal(model.center, torch.zeros_like(model.center))  # failed calls left no trace

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from transformers import initialization as init
 
 from .configuration_dino import DINOSSLConfig
+from .configuration_vit_ssl import _as_pair
 from .heads import DINOHead, WeightNormLinear
 from .losses import dino_cross_entropy
 from .modeling_ssl_vit import (
@@ -109,6 +110,22 @@ class DINOSSLForPreTraining(DINOSSLPreTrainedModel, SSLModelWithEMATarget):
         momentum = self.config.center_momentum
         self.center.mul_(momentum).add_(total / count, alpha=1.0 - momentum)
 
+    def _check_crop_sizes(self, global_crops: torch.Tensor, local_crops: torch.Tensor | None) -> None:
+        """Global crops at the model's image size (the teacher's positions are not interpolated), local crops any
+        multiple of the patch size (their positions are)."""
+        patch = _as_pair(self.config.patch_size, "patch_size")
+        image = tuple(g * p for g, p in zip(self.config.grid_size, patch))
+        if tuple(global_crops.shape[-2:]) != image:
+            raise ValueError(
+                f"`global_crops` are {global_crops.shape[-2]}x{global_crops.shape[-1]} but the model's image size is "
+                f"{image[0]}x{image[1]} (config.image_size): make the global crops at that size."
+            )
+        if local_crops is not None and (local_crops.shape[-2] % patch[0] or local_crops.shape[-1] % patch[1]):
+            raise ValueError(
+                f"`local_crops` are {local_crops.shape[-2]}x{local_crops.shape[-1]}, not a multiple of the patch "
+                f"size {patch} (config.local_crop_size should be one)."
+            )
+
     def forward(
         self,
         global_crops: torch.Tensor | None = None,
@@ -146,6 +163,7 @@ class DINOSSLForPreTraining(DINOSSLPreTrainedModel, SSLModelWithEMATarget):
                     f"`{name}` has {crops.shape[2]} channels but the model expects {self.config.num_channels} "
                     f"(config.num_channels); got shape {tuple(crops.shape)}."
                 )
+        self._check_crop_sizes(global_crops, local_crops)
         temperature = self.config.teacher_temperature if teacher_temperature is None else float(teacher_temperature)
 
         globals_flat = _views_first(global_crops, "global_crops")
