@@ -13,7 +13,9 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModel, HfArgumentPa
 from .data import DIGITS, ImageCollator, image_transform, load_image_dataset, resolve_columns
 from .evaluation import evaluate_encoder
 from .export import FORMATS, export_to_transformers
-from .registry import METHODS, get_method, method_of_model_type
+from .hub import load_results, write_model_card
+from .registry import METHODS, default_processor, get_method, method_of_model_type
+from .remote_code import export_remote_code
 from .trainer import SSLTrainer, SSLTrainingArguments, TrainingDivergedError
 
 logger = logging.getLogger("hf_jepa")
@@ -124,16 +126,6 @@ def build_model(model_args: ModelArguments):
     return method, config, model, processor
 
 
-def default_processor(method, config):
-    """The method's processor at the config's image size."""
-    height, width = (g * p for g, p in zip(config.grid_size, _pair(config.patch_size)))
-    return method.processor_class(size={"height": height, "width": width})
-
-
-def _pair(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
-
-
 def random_init_encoder(method, config, seed: int):
     """The same architecture at random init, reproducible from `seed`."""
     torch.manual_seed(seed)
@@ -209,6 +201,7 @@ def pretrain(argv: list[str]) -> dict:
 
     if label_column is None:
         print("No label column: skipping the kNN / linear-probe evaluation.")
+        write_model_card(training_args.output_dir)  # the card, without numbers
         return {}
     encoder = model.get_encoder()
     results = evaluate_encoder(
@@ -228,6 +221,7 @@ def pretrain(argv: list[str]) -> dict:
         train_batch_size=training_args.per_device_train_batch_size * training_args.world_size,
     )
     path = write_results(training_args.output_dir, results)
+    write_model_card(training_args.output_dir, results)  # README.md: the model card, filled from this run
     print(json.dumps(results, indent=2))
     print(summary(results))
     print(f"Saved model, processor and {os.path.basename(path)} to {training_args.output_dir}")
@@ -285,7 +279,8 @@ class ExportArguments:
         default="transformers",
         metadata={
             "help": "'transformers': transformers' own classes (I-JEPA -> IJepaModel, MAE -> ViTMAEForPreTraining, "
-            "DINO -> Dinov2Model), loadable with AutoModel without hf_jepa.",
+            "DINO -> Dinov2Model), loadable with AutoModel without hf_jepa. 'remote-code': the full pretraining "
+            "model with our model files and auto_map, loadable with trust_remote_code=True without hf_jepa.",
             "choices": list(FORMATS),
         },
     )
@@ -299,7 +294,20 @@ def export(argv: list[str]):
         "loads without hf_jepa.",
     )
     (args,) = parser.parse_args_into_dataclasses(argv)
+    if args.format == "remote-code":
+        files = export_remote_code(args.model, args.output_dir)
+        write_model_card(args.output_dir, load_results(args.model))  # README.md: the card, with the run's numbers
+        files = sorted(set(files) | {"README.md"})
+        print(f"Wrote the full model as remote code to {args.output_dir}: {', '.join(files)}")
+        print(
+            "Load it without hf_jepa (this runs the copied model files: read them first):\n"
+            "  from transformers import AutoModel, AutoModelForPreTraining\n"
+            f"  encoder = AutoModel.from_pretrained({args.output_dir!r}, trust_remote_code=True)\n"
+            f"  full = AutoModelForPreTraining.from_pretrained({args.output_dir!r}, trust_remote_code=True)"
+        )
+        return files
     result = export_to_transformers(args.model, args.output_dir)
+    write_model_card(args.model, export=result)  # README.md: the exported folder's card, plain transformers first
     print(f"Wrote {result.target} to {result.output_dir}: {', '.join(result.files)}")
     print(
         "Load it without hf_jepa:\n"
@@ -319,7 +327,8 @@ USAGE = """usage: hf-jepa {pretrain,evaluate,export} [options]
              Accepts every transformers TrainingArguments flag.
   evaluate   kNN / linear-probe evaluation of a saved model folder (--model DIR).
   export     Write a saved model folder (--model DIR) as transformers' own classes (--format transformers)
-             to --output_dir, loadable with AutoModel.from_pretrained without hf_jepa.
+             or as remote code with our model files (--format remote-code) to --output_dir, loadable with
+             AutoModel.from_pretrained without hf_jepa.
 
 Run `hf-jepa COMMAND --help` for the options of a command."""
 

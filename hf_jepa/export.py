@@ -28,9 +28,9 @@ from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from .models.configuration_vit_ssl import SSLViTConfig, _as_pair
 from .models.vit import TransformerBlock
-from .registry import method_of_model_type
+from .registry import method_of_model_type, read_saved_config
 
-FORMATS = ("transformers",)
+FORMATS = ("transformers", "remote-code")
 
 
 @dataclass(frozen=True)
@@ -327,18 +327,10 @@ def to_transformers(model: PreTrainedModel) -> PreTrainedModel:
     return exporter.convert(model)
 
 
-def _model_type(model_dir: str) -> str:
-    config_file = os.path.join(model_dir, "config.json")
-    if not os.path.isfile(config_file):
-        raise ValueError(f"{model_dir!r} is not a saved model folder (no config.json).")
-    with open(config_file, encoding="utf-8") as handle:
-        return json.load(handle).get("model_type")
-
-
 def load_for_export(model_dir: str) -> PreTrainedModel:
     """Our model from a saved folder: the pretraining class where the native target needs the decoder (MAE), else
     the encoder (from a pretraining folder, the EMA target)."""
-    model_type = _model_type(model_dir)
+    model_type = read_saved_config(model_dir).get("model_type")
     exporter = _exporter(model_type)
     method = method_of_model_type(model_type)
     model_class = method.pretraining_class if exporter.needs_pretraining_model else method.model_class

@@ -1,5 +1,7 @@
 """The methods hf_jepa trains, and their registration with transformers' Auto classes."""
 
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +30,7 @@ from .models import (
     MAESSLModel,
     SSLImageProcessor,
 )
+from .models.configuration_vit_ssl import _as_pair
 from .views import MultiCropViews, RandomResizedCropFlip
 
 
@@ -148,10 +151,25 @@ METHODS: dict[str, Method] = {
 }
 
 
+def default_processor(method: Method, config):
+    """The method's image processor at the config's image size."""
+    height, width = (g * p for g, p in zip(config.grid_size, _as_pair(config.patch_size, "patch_size")))
+    return method.processor_class(size={"height": height, "width": width})
+
+
 def get_method(name: str) -> Method:
     if name not in METHODS:
         raise ValueError(f"Unknown method {name!r}: choose one of {sorted(METHODS)}.")
     return METHODS[name]
+
+
+def read_saved_config(model_dir: str) -> dict:
+    """The config.json of a saved model folder, as a dict; a clear error for a folder that is not one."""
+    path = os.path.join(str(model_dir), "config.json")
+    if not os.path.isfile(path):
+        raise ValueError(f"`{model_dir}` is not a saved model folder (no config.json).")
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def method_of_model_type(model_type: str) -> Method:

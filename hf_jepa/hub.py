@@ -1,0 +1,159 @@
+"""Model cards filled from a run: the method's template in `model_cards/`, the folder's config and its
+eval_results.json.
+
+The templates are Jinja, rendered by `huggingface_hub.ModelCard.from_template`; their YAML front matter is
+`{{ card_data }}`, built here as a `ModelCardData` (metadata and the model-index with `EvalResult`s), so the
+metadata is always what huggingface_hub parses back. Nothing here touches the network (`ModelCard.validate` would).
+"""
+
+import json
+import os
+import sys
+import sysconfig
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .registry import method_of_model_type, read_saved_config
+
+# Where the templates are: the repository's top-level `model_cards/` (a source checkout or an editable install),
+# else the copy a wheel installs under `<prefix>/share/hf_jepa/model_cards` (pyproject's `data-files`).
+_SOURCE_TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "model_cards")
+_INSTALLED_TEMPLATES = [
+    os.path.join(prefix, "share", "hf_jepa", "model_cards")
+    for prefix in dict.fromkeys([sysconfig.get_path("data"), sys.prefix, sys.base_prefix])
+]
+
+TITLES = {"ijepa": "I-JEPA", "mae": "MAE", "dino": "DINO"}
+DIGITS = "digits"
+# The metrics of eval_results.json that go into the model-index, with their names on the Hub.
+METRICS = (
+    ("knn_top1", "kNN top-1 (k=20, cosine)", None),
+    ("linear_probe_top1", "Linear-probe top-1", None),
+    ("random_init_knn_top1", "Random-init baseline: kNN top-1 (same architecture, untrained)", "random_init"),
+    ("random_init_linear_probe_top1", "Random-init baseline: linear-probe top-1 (same architecture, untrained)",
+     "random_init"),
+)  # fmt: skip
+
+
+def template_path(method: str) -> str:
+    """The card template of `method` (`ijepa`, `mae`, `dino`)."""
+    for folder in [_SOURCE_TEMPLATES, *_INSTALLED_TEMPLATES]:
+        path = os.path.join(folder, f"{method}.md")
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(
+        f"No model card template `{method}.md` in {[_SOURCE_TEMPLATES, *_INSTALLED_TEMPLATES]}: reinstall hf_jepa."
+    )
+
+
+def load_results(model_dir: str) -> dict | None:
+    """The folder's eval_results.json (written by `hf-jepa pretrain`), or None."""
+    path = os.path.join(model_dir, "eval_results.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _hub_dataset(dataset: str | None) -> str | None:
+    """The dataset's Hub name, if it is one (not the embedded digits, not a local folder)."""
+    if not dataset or dataset == DIGITS or os.path.isabs(dataset) or os.path.exists(dataset):
+        return None
+    return dataset
+
+
+def _dataset_label(dataset: str | None) -> str:
+    if dataset is None:
+        return "unknown"
+    if dataset == DIGITS:
+        return "scikit-learn digits (32 px RGB)"
+    return dataset if _hub_dataset(dataset) else os.path.basename(os.path.normpath(dataset))
+
+
+def _eval_results(results: dict) -> list[EvalResult]:
+    dataset = results.get("dataset")
+    evals = []
+    for key, name, metric_config in METRICS:
+        if results.get(key) is None:
+            continue
+        evals.append(
+            EvalResult(
+                task_type="image-classification",
+                task_name="Frozen-feature evaluation (kNN and linear probe)",
+                dataset_type=_hub_dataset(dataset) or (DIGITS if dataset == DIGITS else "imagefolder"),
+                dataset_name=_dataset_label(dataset),
+                dataset_split="eval",
+                metric_type="accuracy",
+                metric_name=name,
+                metric_value=round(float(results[key]), 4),
+                metric_config=metric_config,
+            )
+        )
+    return evals
+
+
+def model_card(model_dir: str, results: dict | None = None, export=None, model_id: str | None = None) -> ModelCard:
+    """The model card of the hf_jepa folder `model_dir`, filled from its config.json and `results` (default: its
+    eval_results.json; no results, no model-index: nothing is invented).
+
+    `export`: an `ExportResult` of `export_to_transformers(model_dir, ...)`; the card then describes the exported
+    folder (native transformers class, `library_name: transformers`, plain-transformers loading first).
+    `model_id`: the name the loading snippets use (default: the folder as given, or the export's folder).
+    """
+    config = read_saved_config(model_dir)
+    method = method_of_model_type(config.get("model_type", "<none>"))
+    results = load_results(model_dir) if results is None else results
+    out_dir = export.output_dir if export is not None else model_dir
+    model_id = model_id or str(out_dir)
+    model_name = os.path.basename(os.path.normpath(str(out_dir))) or f"hf_jepa-{method.name}"
+    dataset = (results or {}).get("dataset")
+    hub_dataset = _hub_dataset(dataset)
+    # An hf_jepa folder needs `import hf_jepa` (its model types are ours), so its library is hf_jepa; an exported
+    # folder is plain transformers.
+    data = ModelCardData(
+        library_name="transformers" if export is not None else "hf_jepa",
+        license="apache-2.0",
+        pipeline_tag="image-feature-extraction",
+        tags=["self-supervised", method.name, "vision", "image-feature-extraction", "hf_jepa"],
+        datasets=[hub_dataset] if hub_dataset else None,
+        metrics=["accuracy"] if results else None,
+        model_name=model_name if results else None,
+        eval_results=_eval_results(results) if results else None,
+    )
+    image_size = config.get("image_size")
+    patch_size = config.get("patch_size")
+    return ModelCard.from_template(
+        data,
+        template_path=template_path(method.name),
+        title=TITLES[method.name],
+        method=method.name,
+        model_id=model_id,
+        config=config,
+        image_size=image_size if isinstance(image_size, int) else "×".join(map(str, image_size)),
+        patch_size=patch_size if isinstance(patch_size, int) else "×".join(map(str, patch_size)),
+        results=results,
+        dataset=dataset,
+        dataset_label=_dataset_label(dataset),
+        is_digits=dataset == DIGITS,
+        classes={
+            "model": method.model_class.__name__,
+            "pretraining": method.pretraining_class.__name__,
+            "classification": method.classification_class.__name__,
+        },
+        export=export,
+    )
+
+
+def write_model_card(model_dir: str, results: dict | None = None, export=None, model_id: str | None = None) -> str:
+    """Write `model_card(...)` as README.md into `model_dir` (or the export's folder); returns its path."""
+    card = model_card(model_dir, results, export=export, model_id=model_id)
+    # Check the metadata round-trips through huggingface_hub's parser (offline; `card.validate()` needs the network).
+    parsed = ModelCard(str(card)).data
+    if parsed.to_dict() != card.data.to_dict():
+        raise ValueError("The model card's metadata does not round-trip through huggingface_hub.")
+    path = os.path.join(export.output_dir if export is not None else model_dir, "README.md")
+    card.save(path)
+    return path
+
+
+__all__ = ["load_results", "model_card", "template_path", "write_model_card"]
