@@ -171,3 +171,18 @@ def report(args: argparse.Namespace, title: str, devices: list[torch.device], bo
     if not args.no_write:
         write_section(args.results, title, body)
         print(f"updated section '{title}' of {args.results}")
+
+
+def fused_adamw(model: torch.nn.Module, weight_decay: float = 0.04, betas=(0.9, 0.999)) -> torch.optim.Optimizer:
+    """The optimizer SSLTrainer runs: Trainer's default `adamw_torch_fused`, no decay on biases and norms."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(
+        [
+            {"params": [p for p in params if p.ndim > 1]},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+        ],
+        lr=1e-4,
+        betas=betas,
+        weight_decay=weight_decay,
+        fused=True,
+    )

@@ -10,7 +10,7 @@ import statistics
 
 import torch
 import torch.utils.flop_counter as flop_counter
-from _results import default_device, make_parser, markdown_table, report, time_ms
+from _results import default_device, fused_adamw, make_parser, markdown_table, report, time_ms
 
 from hf_jepa import IJepaSSLConfig, IJepaSSLForPreTraining
 from hf_jepa.trainer import ema_update_
@@ -85,16 +85,7 @@ def benchmark(name: str, args: argparse.Namespace, peak: float) -> list[object]:
     batch = args.batch_size or MODELS[name][3]
     model = build_model(name, args.predictor_depth, args.device)
     online, target = model.ema_parameters()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(  # fused, as Trainer's default `adamw_torch_fused`; no decay on biases and norms
-        [
-            {"params": [p for p in params if p.ndim > 1]},
-            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0},
-        ],
-        lr=1e-4,
-        weight_decay=0.04,
-        fused=True,
-    )
+    optimizer = fused_adamw(model)
     pixels = torch.randn(batch, 3, 224, 224, device=args.device)
     generator = torch.Generator(device=args.device).manual_seed(0)
     shapes = []  # (Kc, Kt) of every step: the FLOPs depend on the sampled masks

@@ -7,7 +7,7 @@ weights and must give the same loss on the same masks, so both compute the same 
 """
 
 import torch
-from _results import make_parser, markdown_table, report, time_ms
+from _results import fused_adamw, make_parser, markdown_table, report, time_ms
 from reference_ijepa import OfficialIJepaStep
 
 from hf_jepa import IJepaSSLConfig, IJepaSSLForPreTraining
@@ -86,16 +86,7 @@ def main() -> None:
     agree = torch.allclose(ours_loss, theirs_loss, rtol=1e-4, atol=1e-6)
 
     online, target_params = model.ema_parameters()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(  # Trainer's default `adamw_torch_fused`, no decay on biases and norms
-        [
-            {"params": [p for p in params if p.ndim > 1]},
-            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0},
-        ],
-        lr=1e-4,
-        weight_decay=0.04,
-        fused=True,
-    )
+    optimizer = fused_adamw(model)
     counter = {"ours": 0, "official": 0}
 
     def our_step():

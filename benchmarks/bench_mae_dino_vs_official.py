@@ -19,7 +19,7 @@ import gc
 import reference_dino
 import reference_mae
 import torch
-from _results import make_parser, markdown_table, report, time_ms
+from _results import fused_adamw, make_parser, markdown_table, report, time_ms
 
 from hf_jepa import DINOSSLConfig, DINOSSLForPreTraining, MAESSLConfig, MAESSLForPreTraining
 from hf_jepa.trainer import ema_update_
@@ -27,21 +27,6 @@ from hf_jepa.trainer import ema_update_
 GOAL = 0.8  # DESIGN.md: at most 0.8x the official step time on the same hardware
 TOLERANCE = 1e-5  # relative and absolute, on the loss
 NUM_LOCAL, LOCAL_SIZE, TEACHER_TEMPERATURE, EMA_MOMENTUM = 8, 96, 0.04, 0.996
-
-
-def fused_adamw(model: torch.nn.Module, weight_decay: float, betas=(0.9, 0.999)) -> torch.optim.Optimizer:
-    """Trainer's default `adamw_torch_fused`, no decay on biases and norms (SSLTrainer.create_optimizer)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW(
-        [
-            {"params": [p for p in params if p.ndim > 1]},
-            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
-        ],
-        lr=1e-4,
-        betas=betas,
-        weight_decay=weight_decay,
-        fused=True,
-    )
 
 
 def agreement(ours: torch.Tensor, theirs: torch.Tensor) -> tuple[bool, str]:

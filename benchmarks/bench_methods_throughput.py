@@ -25,7 +25,7 @@ import sys
 
 import _results
 import torch
-from _results import default_device, make_parser, markdown_table, report, time_ms
+from _results import default_device, fused_adamw, make_parser, markdown_table, report, time_ms
 
 from hf_jepa import (
     DINOSSLConfig,
@@ -117,16 +117,7 @@ def make_inputs(method: str, batch: int, device: torch.device) -> dict:
 
 def make_step(method: str, model: torch.nn.Module, inputs: dict, args: argparse.Namespace):
     """One training step as SSLTrainer runs it: forward with a seeded generator, backward, fused AdamW, EMA."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(  # fused, as Trainer's default `adamw_torch_fused`; no decay on biases and norms
-        [
-            {"params": [p for p in params if p.ndim > 1]},
-            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0},
-        ],
-        lr=1e-4,
-        weight_decay=0.04,
-        fused=True,
-    )
+    optimizer = fused_adamw(model)
     online, target = model.ema_parameters() if hasattr(model, "ema_parameters") else ([], [])
     generator = torch.Generator(device=args.device).manual_seed(0)
 
