@@ -1,10 +1,12 @@
-"""Helpers shared by the benchmark scripts: timing, the machine's description, Markdown tables and RESULTS.md.
+"""Helpers shared by the benchmark scripts: timing, the machine's description, Markdown tables, RESULTS.md, and the
+training step the throughput scripts time.
 
 Every script writes one section `## <title>` of RESULTS.md and replaces only that section when re-run.
 """
 
 import argparse
 import datetime
+import functools
 import os
 import platform
 import re
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from hf_jepa.trainer import ema_update_
 
 RESULTS_PATH = Path(__file__).with_name("RESULTS.md")
 _HEADER = (
@@ -51,6 +55,18 @@ def other_load() -> float | None:
         return None
     machine, own, wall = (b - a for a, b in zip(_START, end))
     return max(machine - own, 0.0) / (wall * (os.cpu_count() or 1))
+
+
+def busy_note() -> str:
+    """A warning for the results when other processes kept more than 5% of the CPU busy during the run."""
+    other = other_load()
+    if other is None or other <= 0.05:
+        return ""
+    return (
+        f"\n\n**The machine was busy: other processes used {100 * other:.0f}% of the CPU during this run, so the "
+        "times are inflated and noisy (multi-threaded kernels suffer most); rerun on a quiet machine for reference "
+        "numbers.**"
+    )
 
 
 def default_device() -> torch.device:
@@ -115,6 +131,21 @@ def time_ms(fns: dict[str, Callable[[], object]], warmup: int, reps: int, block:
     return {name: Timing.of(values) for name, values in times.items()}
 
 
+def time_samplers(
+    official: tuple[str, Callable], ours: tuple[str, Callable], args: argparse.Namespace, warmup: int = 5
+) -> tuple[list[torch.device], dict[tuple[str, torch.device], Timing]]:
+    """Mask samplers, each given as (name, sampler) and called as `sampler(args.batch_size, device=, generator=)`
+    with its own generator seeded `args.seed`, timed in turns (`args.reps` calls each after `warmup`): the official
+    one on the CPU (first: the baseline), ours on the CPU and, when there is one, on the GPU. Returns the devices and
+    {(name, device): timing}."""
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    calls = {}
+    for name, sampler, device in [(*official, devices[0])] + [(*ours, device) for device in devices]:
+        generator = torch.Generator(device=device).manual_seed(args.seed)
+        calls[name, device] = functools.partial(sampler, args.batch_size, device=device, generator=generator)
+    return devices, time_ms(calls, warmup=warmup, reps=args.reps)
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -146,6 +177,26 @@ def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
+def compare_means(
+    official: dict[str, torch.Tensor], ours: dict[str, torch.Tensor], labels: dict[str, str], max_z: float
+) -> tuple[list[list[object]], bool]:
+    """Same distribution? For each statistic of `labels` (per batch: [batches] or [batches, positions]), a table row
+    (label, official, ours, difference, similar) and whether every statistic is similar: the difference of the means
+    over batches is within `max_z` standard errors (at every position, for per-position statistics)."""
+    rows, ok = [], True
+    for name, label in labels.items():
+        a, b = official[name], ours[name]
+        mean_a, mean_b = a.mean(0), b.mean(0)
+        standard_error = (a.var(0) / len(a) + b.var(0) / len(b)).sqrt().clamp(min=1e-12)
+        z = float(((mean_a - mean_b).abs() / standard_error).max())
+        diff = float((mean_a - mean_b).abs().max())
+        ok &= z < max_z
+        summary = "mean" if mean_a.ndim == 0 else "average"
+        rows.append([label, f"{summary} {mean_a.mean():.4g}", f"{summary} {mean_b.mean():.4g}"])
+        rows[-1] += [f"max abs {diff:.3g}, max z {z:.2f}", "yes" if z < max_z else "NO"]
+    return rows, ok
+
+
 def section_title(base: str) -> str:
     """GPU machines get their own sections, so a run there never overwrites the CPU numbers."""
     return f"{base} ({'CUDA' if torch.cuda.is_available() else 'CPU'} machine)"
@@ -173,6 +224,12 @@ def report(args: argparse.Namespace, title: str, devices: list[torch.device], bo
         print(f"updated section '{title}' of {args.results}")
 
 
+def parameter_counts(model: torch.nn.Module) -> tuple[int, int]:
+    """(all parameters, trained parameters)."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+
+
 def fused_adamw(model: torch.nn.Module, weight_decay: float = 0.04, betas=(0.9, 0.999)) -> torch.optim.Optimizer:
     """The optimizer SSLTrainer runs: Trainer's default `adamw_torch_fused`, no decay on biases and norms."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -186,3 +243,32 @@ def fused_adamw(model: torch.nn.Module, weight_decay: float = 0.04, betas=(0.9, 
         weight_decay=weight_decay,
         fused=True,
     )
+
+
+def training_step(
+    model: torch.nn.Module,
+    inputs: dict,
+    args: argparse.Namespace,
+    ema_momentum: float,
+    on_outputs: Callable[[object], object] | None = None,
+) -> Callable[[], None]:
+    """One training step as SSLTrainer runs it (on `args.device`, bf16 autocast with `args.bf16`): forward with a
+    seeded generator (the model samples its masks or noise from it), backward, fused AdamW, and the EMA update of the
+    target for the models that have one (`ema_parameters`). `on_outputs` gets each step's outputs, after the step."""
+    optimizer = fused_adamw(model)
+    online, target = model.ema_parameters() if hasattr(model, "ema_parameters") else ([], [])
+    generator = torch.Generator(device=args.device).manual_seed(0)
+
+    def train_step():
+        with torch.autocast(args.device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            outputs = model(**inputs, generator=generator, return_dict=True)
+        outputs.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if target:
+            with torch.no_grad():
+                ema_update_(target, online, ema_momentum)
+        if on_outputs is not None:
+            on_outputs(outputs)
+
+    return train_step

@@ -10,10 +10,9 @@ import statistics
 
 import torch
 import torch.utils.flop_counter as flop_counter
-from _results import default_device, fused_adamw, make_parser, markdown_table, report, time_ms
+from _results import default_device, make_parser, markdown_table, report, time_ms, training_step
 
 from hf_jepa import IJepaSSLConfig, IJepaSSLForPreTraining
-from hf_jepa.trainer import ema_update_
 
 # name: (hidden size, layers, heads, default batch size), all with 16 px patches.
 MODELS = {"tiny": (192, 12, 3, 16), "small": (384, 12, 6, 16), "base": (768, 12, 12, 64)}
@@ -84,21 +83,13 @@ def matmul_peak(device: torch.device, dtype: torch.dtype) -> float:
 def benchmark(name: str, args: argparse.Namespace, peak: float) -> list[object]:
     batch = args.batch_size or MODELS[name][3]
     model = build_model(name, args.predictor_depth, args.device)
-    online, target = model.ema_parameters()
-    optimizer = fused_adamw(model)
     pixels = torch.randn(batch, 3, 224, 224, device=args.device)
-    generator = torch.Generator(device=args.device).manual_seed(0)
     shapes = []  # (Kc, Kt) of every step: the FLOPs depend on the sampled masks
 
-    def train_step():
-        with torch.autocast(args.device.type, dtype=torch.bfloat16, enabled=args.bf16):
-            outputs = model(pixel_values=pixels, generator=generator, return_dict=True)
-        outputs.loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            ema_update_(target, online, 0.996)
+    def record(outputs):
         shapes.append((outputs.context_idx.shape[1], outputs.target_idx.shape[2]))
+
+    train_step = training_step(model, {"pixel_values": pixels}, args, 0.996, record)
 
     with flop_counter.FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS) as counter:
         train_step()  # also the first warm-up step

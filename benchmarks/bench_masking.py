@@ -4,11 +4,10 @@ Times both on the CPU (and ours on the GPU when there is one), then checks over 
 draw the same distribution of target block sizes, equalised context lengths and target positions.
 """
 
-import functools
 import math
 
 import torch
-from _results import make_parser, markdown_table, report, time_ms
+from _results import compare_means, make_parser, markdown_table, report, time_samplers
 from reference_multiblock import collate_masks
 
 from hf_jepa import MultiBlockMaskGenerator
@@ -49,18 +48,7 @@ def compare(ours: dict, official: dict) -> tuple[list[list[object]], bool]:
     """Table rows (statistic, official, ours, difference, similar) and whether every statistic is similar: the
     difference of the means over batches is within MAX_Z standard errors (for coverage, at every patch)."""
     labels = {"Kt": "target block size Kt", "Kc": "context length Kc", "coverage": "P(patch in a target), all patches"}
-    rows, ok = [], True
-    for name, label in labels.items():
-        a, b = official[name], ours[name]
-        mean_a, mean_b = a.mean(0), b.mean(0)
-        standard_error = (a.var(0) / len(a) + b.var(0) / len(b)).sqrt().clamp(min=1e-12)
-        z = float(((mean_a - mean_b).abs() / standard_error).max())
-        diff = float((mean_a - mean_b).abs().max())
-        ok &= z < MAX_Z
-        summary = "mean" if mean_a.ndim == 0 else "average"
-        rows.append([label, f"{summary} {mean_a.mean():.4g}", f"{summary} {mean_b.mean():.4g}"])
-        rows[-1] += [f"max abs {diff:.3g}, max z {z:.2f}", "yes" if z < MAX_Z else "NO"]
-    return rows, ok
+    return compare_means(official, ours, labels, MAX_Z)
 
 
 def main() -> None:
@@ -72,14 +60,8 @@ def main() -> None:
     args = parser.parse_args()
 
     ours = MultiBlockMaskGenerator(**RECIPE)
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    candidates = [("official MaskCollator loop (reference_multiblock.py)", devices[0], reference_masks)]
-    candidates += [("hf_jepa MultiBlockMaskGenerator", device, ours) for device in devices]
-    calls = {}
-    for name, device, sampler in candidates:
-        generator = torch.Generator(device=device).manual_seed(args.seed)
-        calls[name, device] = functools.partial(sampler, args.batch_size, device=device, generator=generator)
-    timings = time_ms(calls, warmup=5, reps=args.reps)
+    official_name = "official MaskCollator loop (reference_multiblock.py)"
+    devices, timings = time_samplers((official_name, reference_masks), ("hf_jepa MultiBlockMaskGenerator", ours), args)
     official = next(iter(timings.values()))
 
     rows = []

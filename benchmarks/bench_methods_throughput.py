@@ -17,15 +17,11 @@ reference time of the official code, parameter counts, and peak memory: measured
 import argparse
 import gc
 import json
-import os
-import resource
 import statistics
-import subprocess
-import sys
 
-import _results
 import torch
-from _results import default_device, fused_adamw, make_parser, markdown_table, report, time_ms
+from _memory import MEMORY_HEADERS, measure_memory, memory_cells, memory_how, resident_bytes, step_memory
+from _results import default_device, make_parser, markdown_table, parameter_counts, report, time_ms, training_step
 
 from hf_jepa import (
     DINOSSLConfig,
@@ -36,7 +32,6 @@ from hf_jepa import (
     MAESSLForPreTraining,
     MultiCropViews,
 )
-from hf_jepa.trainer import ema_update_
 
 # name: (hidden size, layers, heads, default batch size), all with 16 px patches.
 MODELS = {"tiny": (192, 12, 3, 16), "small": (384, 12, 6, 16), "base": (768, 12, 12, 64)}
@@ -53,10 +48,6 @@ REFERENCE = {"ijepa": 3.5, "mae": 3.7, "dino": 4.5}
 GOAL = 0.8  # our time at most 0.8x the reference's
 IMAGE_SIZE, LOCAL_SIZE, NUM_LOCAL, VIEWS_SOURCE_SIZE = 224, 96, 8, 256
 TEACHER_TEMPERATURE, EMA_MOMENTUM = 0.04, 0.996
-# Fixed (not dynamic) glibc mmap threshold in the memory subprocesses: every allocation of 128 KiB or more gets its
-# own mapping, returned to the OS when freed, so RSS follows the live tensors instead of keeping freed heap memory.
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
-MIB = 2**20
 
 
 def build_model(method: str, name: str, device: torch.device) -> torch.nn.Module:
@@ -115,25 +106,6 @@ def make_inputs(method: str, batch: int, device: torch.device) -> dict:
     return {"pixel_values": images(3, IMAGE_SIZE, IMAGE_SIZE)}
 
 
-def make_step(method: str, model: torch.nn.Module, inputs: dict, args: argparse.Namespace):
-    """One training step as SSLTrainer runs it: forward with a seeded generator, backward, fused AdamW, EMA."""
-    optimizer = fused_adamw(model)
-    online, target = model.ema_parameters() if hasattr(model, "ema_parameters") else ([], [])
-    generator = torch.Generator(device=args.device).manual_seed(0)
-
-    def train_step():
-        with torch.autocast(args.device.type, dtype=torch.bfloat16, enabled=args.bf16):
-            outputs = model(**inputs, generator=generator, return_dict=True)
-        outputs.loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if target:
-            with torch.no_grad():
-                ema_update_(target, online, EMA_MOMENTUM)
-
-    return train_step
-
-
 def make_views(batch: int, device: torch.device):
     """DINO's multi-crop views of a batch of normalised 256 px images, from a seeded generator."""
     views = MultiCropViews(IMAGE_SIZE, LOCAL_SIZE, num_local_crops=NUM_LOCAL)
@@ -149,112 +121,27 @@ def make_views(batch: int, device: torch.device):
     return make
 
 
-def parameter_counts(model: torch.nn.Module) -> tuple[int, int]:
-    """(all parameters, trained parameters)."""
-    params = list(model.parameters())
-    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Peak memory, in a fresh subprocess per method
-
-
-def _proc_status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Set VmHWM (peak RSS) back to the current RSS (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="utf-8") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def memory_worker(method: str, args: argparse.Namespace) -> dict:
-    """Runs in its own process: bytes in use before the model exists (`base`), between two steps (`resident`: weights,
-    EMA target, AdamW moments) and at the peak of the second step (`peak`)."""
+    """Runs in its own process (see _memory.py): the memory of one row's step."""
     name = args.models[0]
     batch = args.batch_size or MODELS[name][3]
-    cuda = args.device.type == "cuda"
-
-    def current() -> int:
-        if cuda:
-            torch.cuda.synchronize()
-            return torch.cuda.memory_allocated(args.device)
-        return 1024 * _proc_status_kib("VmRSS")
-
     if method == VIEWS:
-        fn = make_views(batch, args.device)
-        computed = 0
-    else:  # the inputs exist before `base`: they are the data loader's, not the step's
-        inputs = make_inputs(method, batch, args.device)
-    gc.collect()
-    base = current()
-    if method != VIEWS:
+        views = make_views(batch, args.device)
+        return step_memory(args.device, lambda: (views, 0))
+    inputs = make_inputs(method, batch, args.device)
+
+    def build_step():
         model = build_model(method, name, args.device)
-        total, trained = parameter_counts(model)
-        computed = 4 * (total + 2 * trained)  # fp32 weights (+ EMA target) and AdamW's two moments
-        fn = make_step(method, model, inputs, args)
-    fn()  # allocates AdamW's state
-    gc.collect()
-    resident = current()
-    if cuda:
-        torch.cuda.reset_peak_memory_stats(args.device)
-        fn()
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated(args.device)
-        return {"how": "cuda", "base": base, "resident": resident, "peak": peak, "computed": computed}
-    how = "VmHWM" if _reset_peak_rss() else "ru_maxrss"
-    fn()
-    if how == "VmHWM":
-        peak = 1024 * _proc_status_kib("VmHWM")
-    else:  # the peak of the whole process: model construction and the first step included
-        peak = 1024 * resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"how": how, "base": base, "resident": resident, "peak": peak, "computed": computed}
+        return training_step(model, inputs, args, EMA_MOMENTUM), resident_bytes(model)
 
-
-def measure_memory(method: str, name: str, args: argparse.Namespace) -> dict | None:
-    command = [sys.executable, os.path.abspath(__file__), "--memory-worker", method, "--models", name]
-    command += ["--device", str(args.device), "--no-write"]
-    if args.batch_size:
-        command += ["--batch-size", str(args.batch_size)]
-    if args.bf16:
-        command.append("--bf16")
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **MALLOC_ENV}, check=False)
-    if result.returncode != 0:
-        print(f"memory subprocess for {method} failed:\n{result.stderr[-2000:]}", file=sys.stderr)
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def memory_cells(memory: dict | None) -> list[str]:
-    """peak, resident between steps (measured / computed), what the step adds; MiB above the process's baseline."""
-    if not memory:
-        return ["—", "—", "—"]
-    peak, resident = (memory["peak"] - memory["base"]) / MIB, (memory["resident"] - memory["base"]) / MIB
-    computed = f" / {memory['computed'] / MIB:.0f}" if memory.get("computed") else ""
-    added = f"{(memory['peak'] - memory['resident']) / MIB:.0f}" if memory["how"] != "ru_maxrss" else "—"
-    return [f"{peak:.0f}", f"{resident:.0f}{computed}", added]
+    return step_memory(args.device, build_step)
 
 
 def benchmark(name: str, args: argparse.Namespace, memory: dict) -> tuple[list[list[object]], str]:
     batch = args.batch_size or MODELS[name][3]
     models = {method: build_model(method, name, args.device) for method in METHODS}
     counts = {method: parameter_counts(model) for method, model in models.items()}
-    fns = {m: make_step(m, models[m], make_inputs(m, batch, args.device), args) for m in METHODS}
+    fns = {m: training_step(models[m], make_inputs(m, batch, args.device), args, EMA_MOMENTUM) for m in METHODS}
     fns[VIEWS] = make_views(batch, args.device)
     # Turns in blocks of 2 (ijepa x2, mae x2, dino x2, views x2, ijepa x2, ...), the first call of each untimed: a
     # step right after another model's can be slower (its memory went cold), and a training run never switches.
@@ -317,14 +204,7 @@ def main() -> None:
         print(json.dumps(memory_worker(args.memory_worker, args)))
         return
 
-    # Memory first, one fresh process at a time, so nothing else runs while the steps are timed.
-    memory = {}
-    for name in args.models:
-        memory[name] = {method: measure_memory(method, name, args) for method in (*METHODS, VIEWS)}
-        print(f"memory measured for {name}: {sorted(k for k, v in memory[name].items() if v)}", flush=True)
-    # The subprocesses' CPU time would count as "other processes" in the machine line: the share reported covers
-    # the timed part of the run only.
-    _results.restart_load_measurement()
+    memory = measure_memory(__file__, (*METHODS, VIEWS), args)  # first, so nothing else runs while steps are timed
 
     rows, notes = [], []
     for name in args.models:
@@ -340,25 +220,12 @@ def main() -> None:
             "s / step: median (IQR)",
             "images / s",
             "time vs I-JEPA (same run)",
-            "peak memory MiB",
-            "resident between steps MiB: measured / computed",
-            "step adds MiB",
+            *MEMORY_HEADERS,
             "DESIGN.md official s / step",
             f"ours / official (goal ≤ {GOAL})",
         ],
         rows,
     )
-    hows = {m["how"] for per_model in memory.values() for m in per_model.values() if m}
-    if hows == {"cuda"}:
-        memory_how = "`torch.cuda.max_memory_allocated` during the second step, minus what was allocated before"
-    else:
-        memory_how = (
-            "peak RSS of the second step (VmHWM of /proc/self/status, reset through /proc/self/clear_refs after the "
-            f"first step; glibc's mmap threshold fixed at {int(MALLOC_ENV['MALLOC_MMAP_THRESHOLD_']) // 1024} KiB so "
-            "freed tensors leave RSS), minus the RSS before the model was built"
-        )
-        if "ru_maxrss" in hows:
-            memory_how += " (where VmHWM could not be reset: `ru_maxrss` of the whole process, construction included)"
     precision = "bf16 autocast" if args.bf16 else "fp32"
     body = (
         f"{IMAGE_SIZE} px, {precision} on {args.device.type}; one step = forward (masks or noise sampled by the "
@@ -369,7 +236,7 @@ def main() -> None:
         f"image is 10 crops). Methods timed in the same process after {args.warmup} warm-up step(s) each: "
         f"{args.steps} timed steps each, taking turns in blocks of 2 (first of a block untimed); time vs I-JEPA is "
         "the median of the ratios within each round of turns. Peak memory, one fresh process per row: "
-        f"{memory_how}; so it counts weights, EMA target, "
+        f"{memory_how(memory)}; so it counts weights, EMA target, "
         "gradients, AdamW state and activations but not the input batch; 'resident' is what stays between steps "
         "(computed: 4 bytes × (parameters + 2 × trained ones)), 'step adds' the activations and gradients. The "
         "official times come from DESIGN.md (measured earlier on this machine class, not in this run), so that "

@@ -37,4 +37,7 @@ step bench_ijepa_throughput 90 python benchmarks/bench_ijepa_throughput.py --mod
   --results "$out/RESULTS.md"
 step bench_methods_throughput 150 python benchmarks/bench_methods_throughput.py --models base --bf16 --steps 5 \
   --results "$out/RESULTS.md"
+step bench_masking_3d 60 python benchmarks/bench_masking_3d.py --results "$out/RESULTS.md"
+step bench_vjepa_throughput 240 python benchmarks/bench_vjepa_throughput.py --models large --bf16 --steps 5 \
+  --results "$out/RESULTS.md"
 exit $failed

@@ -13,10 +13,16 @@ from .models import (
     MAESSLForImageClassification,
     MAESSLForPreTraining,
     MAESSLModel,
+    MultiBlock3DMaskGenerator,
     MultiBlockMaskGenerator,
     RandomMask,
     RandomMaskGenerator,
     SSLImageProcessor,
+    SSLVideoProcessor,
+    VJEPASSLConfig,
+    VJEPASSLForPreTraining,
+    VJEPASSLForVideoClassification,
+    VJEPASSLModel,
 )
 from .registry import METHODS, get_method, register_auto_classes, register_peft_targets
 from .trainer import SSLTrainer, SSLTrainingArguments, TrainingDivergedError
@@ -41,6 +47,7 @@ __all__ = [
     "MAESSLForPreTraining",
     "MAESSLModel",
     "METHODS",
+    "MultiBlock3DMaskGenerator",
     "MultiBlockMaskGenerator",
     "MultiCropViews",
     "RandomMask",
@@ -49,6 +56,11 @@ __all__ = [
     "SSLImageProcessor",
     "SSLTrainer",
     "SSLTrainingArguments",
+    "SSLVideoProcessor",
     "TrainingDivergedError",
+    "VJEPASSLConfig",
+    "VJEPASSLForPreTraining",
+    "VJEPASSLForVideoClassification",
+    "VJEPASSLModel",
     "get_method",
 ]

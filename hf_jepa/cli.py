@@ -8,15 +8,18 @@ import sys
 from dataclasses import dataclass, field
 
 import torch
-from transformers import AutoConfig, AutoImageProcessor, AutoModel, HfArgumentParser, set_seed
+from transformers import AutoConfig, AutoModel, HfArgumentParser, set_seed
 
-from .data import DIGITS, ImageCollator, image_transform, load_image_dataset, resolve_columns
+from .converters import convert_command
+from .demo_app import demo
 from .evaluation import evaluate_encoder
 from .export import FORMATS, export_to_transformers
 from .hub import load_results, write_model_card
-from .registry import METHODS, default_processor, get_method, method_of_model_type
+from .push import push, push_training_run, training_push_repo
+from .registry import METHODS, default_processor, get_method, method_of_model_type, saved_processor
 from .remote_code import export_remote_code
 from .trainer import SSLTrainer, SSLTrainingArguments, TrainingDivergedError
+from .training_data import default_dataset, load_training_data
 
 logger = logging.getLogger("hf_jepa")
 
@@ -40,14 +43,23 @@ PRETRAIN_DEFAULTS = dict(
 
 @dataclass
 class DataArguments:
-    dataset: str = field(
-        default=DIGITS,
+    dataset: str | None = field(
+        default=None,
         metadata={
-            "help": "'digits' (embedded default), an image folder (sub-folders = classes), a folder saved "
-            "with datasets' save_to_disk, or a Hub dataset name."
+            "help": "Image methods: 'digits' (embedded default), an image folder (sub-folders = classes), a folder "
+            "saved with datasets' save_to_disk, or a Hub dataset name. V-JEPA: 'moving_digits' (embedded default: "
+            "moving-digit mp4 clips), a folder of video files (mp4, webm, avi, ...; sub-folders = classes), a "
+            "save_to_disk folder or a Hub dataset with a video column."
         },
     )
     image_column: str | None = field(default=None, metadata={"help": "Image column (default: the first image one)."})
+    video_column: str | None = field(default=None, metadata={"help": "V-JEPA: video column (default: 'video')."})
+    frames_per_clip: int | None = field(
+        default=None, metadata={"help": "V-JEPA: frames per training clip (default: the model's num_frames)."}
+    )
+    frame_stride: int = field(
+        default=2, metadata={"help": "V-JEPA: take every n-th frame of a video for a clip (official: 4 at 30 fps)."}
+    )
     label_column: str = field(default="label", metadata={"help": "Label column, used by the evaluation only."})
     crop_scale: list[float] | None = field(
         default=None,
@@ -116,7 +128,7 @@ def build_model(model_args: ModelArguments):
         for key, value in parse_overrides(model_args.config_overrides, method.config_class).items():
             setattr(config, key, value)
         model = method.pretraining_class.from_pretrained(model_args.model_name_or_path, config=config)
-        processor = AutoImageProcessor.from_pretrained(model_args.model_name_or_path)
+        processor = saved_processor(method, model_args.model_name_or_path)
     else:
         config = method.config_class(
             **{**method.default_config, **parse_overrides(model_args.config_overrides, method.config_class)}
@@ -153,8 +165,9 @@ def parse_pretrain_args(argv: list[str]) -> tuple[ModelArguments, DataArguments,
     parser = HfArgumentParser(
         (ModelArguments, DataArguments, SSLTrainingArguments),
         prog="hf-jepa pretrain",
-        description="Pretrain a self-supervised method (I-JEPA, MAE or DINO; default I-JEPA) with a tiny ViT on the "
-        "embedded digits (a few minutes on a CPU), then evaluate the frozen features (kNN, linear probe) next to the "
+        description="Pretrain a self-supervised method (I-JEPA, MAE or DINO on the embedded digits, V-JEPA on "
+        "embedded moving-digit clips; default I-JEPA) with a tiny ViT (a few minutes on a CPU), then evaluate the "
+        "frozen features (kNN, linear probe) next to the "
         "same architecture at random init. Writes model, processor and eval_results.json to --output_dir. Every "
         "transformers TrainingArguments flag is accepted; defaults below are this command's (and the method's).",
     )
@@ -174,27 +187,37 @@ def pretrain(argv: list[str]) -> dict:
     model_args, data_args, training_args = parse_pretrain_args(argv)
     set_seed(training_args.seed)
     method, config, model, processor = build_model(model_args)
-    height, width = processor.size["height"], processor.size["width"]
-    data = load_image_dataset(data_args.dataset, image_size=max(height, width))
-    image_column, label_column = resolve_columns(data["train"], data_args.image_column, data_args.label_column)
-    load_size = data_args.load_size or (height, width)
-    collator = ImageCollator(image_transform(load_size, processor.image_mean, processor.image_std), image_column)
+    hub_repo_id = training_push_repo(training_args, config.model_type)  # --push_to_hub: Hub checked before training
+    inputs = load_training_data(
+        method,
+        config,
+        processor,
+        data_args.dataset,
+        data_args.image_column or data_args.video_column,
+        data_args.label_column,
+        data_args.load_size,
+        data_args.frames_per_clip,
+        data_args.frame_stride,
+    )
+    data, label_column = inputs.data, inputs.label_column
+    dataset_name = data_args.dataset or default_dataset(method)
     views = method.train_views(config, processor, data_args.crop_scale, data_args.horizontal_flip)
     trainer = SSLTrainer(
         model=model,
         args=training_args,
         train_dataset=data["train"],
         eval_dataset=data["eval"] if training_args.eval_strategy != "no" else None,  # eval loss with fixed masks
-        data_collator=collator,
+        data_collator=inputs.train_collator,
         processing_class=processor,
         train_views=views,
     )
     logger.info(
-        "Pretraining %s (%.2fM parameters) on %s: %d train images.",
+        "Pretraining %s (%.2fM parameters) on %s: %d train %s.",
         method.name,
         sum(p.numel() for p in model.parameters()) / 1e6,
-        data_args.dataset,
+        dataset_name,
         len(data["train"]),
+        inputs.unit,
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
@@ -202,21 +225,28 @@ def pretrain(argv: list[str]) -> dict:
     if label_column is None:
         print("No label column: skipping the kNN / linear-probe evaluation.")
         write_model_card(training_args.output_dir)  # the card, without numbers
+        push_training_run(training_args, hub_repo_id)
         return {}
     encoder = model.get_encoder()
-    results = evaluate_encoder(
-        encoder,
-        processor,
-        data,
-        image_column,
-        label_column,
-        random_init_encoder=random_init_encoder(method, config, training_args.seed).to(encoder.device),
-        batch_size=data_args.eval_batch_size,
-        progress=not training_args.disable_tqdm,
-    )
+
+    def evaluate_with(collate) -> dict:
+        return evaluate_encoder(
+            encoder,
+            processor,
+            data,
+            random_init_encoder=random_init_encoder(method, config, training_args.seed).to(encoder.device),
+            batch_size=data_args.eval_batch_size,
+            progress=not training_args.disable_tqdm,
+            collate=collate,
+        )
+
+    results = evaluate_with(inputs.eval_collator)
+    for column in inputs.extra_label_columns:  # e.g. the moving digits' motion direction
+        extra = evaluate_with(inputs.eval_collator_for(column))
+        results[column] = {k: v for k, v in extra.items() if "top1" in k or k == "beats_random_init"}
     results.update(
         method=method.name,
-        dataset=data_args.dataset,
+        dataset=dataset_name,
         steps=trainer.state.global_step,
         train_batch_size=training_args.per_device_train_batch_size * training_args.world_size,
     )
@@ -224,16 +254,24 @@ def pretrain(argv: list[str]) -> dict:
     write_model_card(training_args.output_dir, results)  # README.md: the model card, filled from this run
     print(json.dumps(results, indent=2))
     print(summary(results))
+    for column in inputs.extra_label_columns:
+        print(f"Labels `{column}`: " + summary(results[column]))
     print(f"Saved model, processor and {os.path.basename(path)} to {training_args.output_dir}")
+    push_training_run(training_args, hub_repo_id)  # once, with the evaluated card (not the Trainer's own push)
     return results
 
 
 @dataclass
 class EvaluateArguments:
     model: str = field(metadata={"help": "A folder saved by `hf-jepa pretrain` (or any hf_jepa model folder)."})
-    dataset: str = field(default=DIGITS, metadata={"help": "Same choices as for pretrain."})
+    dataset: str | None = field(
+        default=None, metadata={"help": "Same choices as for pretrain (default: the method's embedded data)."}
+    )
     image_column: str | None = field(default=None, metadata={"help": "Image column (default: the first one)."})
+    video_column: str | None = field(default=None, metadata={"help": "Video column (default: 'video')."})
     label_column: str = field(default="label", metadata={"help": "Label column."})
+    frames_per_clip: int | None = field(default=None, metadata={"help": "Video: frames per clip (model's default)."})
+    frame_stride: int = field(default=2, metadata={"help": "Video: take every n-th frame for a clip."})
     batch_size: int = field(default=256, metadata={"help": "Batch size of feature extraction."})
     seed: int = field(default=42, metadata={"help": "Seed of the random-init baseline."})
 
@@ -252,20 +290,30 @@ def evaluate(argv: list[str]) -> dict:
     method = method_of_model_type(config.model_type)
     encoder = AutoModel.from_pretrained(args.model)
     try:
-        processor = AutoImageProcessor.from_pretrained(args.model)
+        processor = saved_processor(method, args.model)
     except OSError:
         processor = default_processor(method, config)
-    data = load_image_dataset(args.dataset, image_size=processor.size["height"])
+    inputs = load_training_data(
+        method,
+        config,
+        processor,
+        args.dataset,
+        args.image_column or args.video_column,
+        args.label_column,
+        frames_per_clip=args.frames_per_clip,
+        frame_stride=args.frame_stride,
+    )
+    if inputs.label_column is None:
+        raise ValueError("Evaluation needs labels: the dataset has no label column (pass `--label_column`).")
     results = evaluate_encoder(
         encoder,
         processor,
-        data,
-        args.image_column,
-        args.label_column,
+        inputs.data,
         random_init_encoder=random_init_encoder(method, config, args.seed),
         batch_size=args.batch_size,
+        collate=inputs.eval_collator,
     )
-    results.update(method=method.name, dataset=args.dataset)
+    results.update(method=method.name, dataset=args.dataset or default_dataset(method))
     print(json.dumps(results, indent=2))
     print(summary(results))
     return results
@@ -319,16 +367,32 @@ def export(argv: list[str]):
     return result
 
 
-COMMANDS = {"pretrain": pretrain, "evaluate": evaluate, "export": export}
-USAGE = """usage: hf-jepa {pretrain,evaluate,export} [options]
+COMMANDS = {
+    "pretrain": pretrain,
+    "evaluate": evaluate,
+    "export": export,
+    "push": push,
+    "demo": demo,
+    "convert": convert_command,
+}
+USAGE = """usage: hf-jepa {pretrain,evaluate,export,push,demo,convert} [options]
 
-  pretrain   Pretrain a method (--method ijepa|mae|dino; tiny ViT, embedded digits), evaluate its frozen features
-             against random init and save model + processor + eval_results.json to --output_dir.
+  pretrain   Pretrain a method (--method ijepa|mae|dino on the embedded digits, vjepa on embedded moving-digit
+             clips; tiny ViTs), evaluate its frozen features against random init and save model + processor +
+             eval_results.json to --output_dir.
              Accepts every transformers TrainingArguments flag.
   evaluate   kNN / linear-probe evaluation of a saved model folder (--model DIR).
   export     Write a saved model folder (--model DIR) as transformers' own classes (--format transformers)
              or as remote code with our model files (--format remote-code) to --output_dir, loadable with
              AutoModel.from_pretrained without hf_jepa.
+  push       Publish a saved model folder (--model DIR) to the Hub repo --repo_id NAME with a generated model card,
+             safetensors only, in one commit (--format native|transformers|remote-code, --private, --token T).
+             --dry-run OUT_DIR writes and lists the exact upload folder without touching the network.
+  demo       Serve the Gradio demo of saved models side by side (--model DIR [--model DIR2 ...]): PCA of patch
+             features, nearest neighbours, a 2-D map of a gallery, and each method's predictions.
+  convert    Convert a checkpoint of the official code (--from ijepa|mae|dino|vjepa CKPT) into an hf_jepa folder with
+             processor and model card (--output_dir OUT; --config JSON for what the file does not tell).
+             Weights-only loading: nothing in the file is executed.
 
 Run `hf-jepa COMMAND --help` for the options of a command."""
 

@@ -139,11 +139,18 @@ def resolve_columns(dataset: Dataset, image_column: str | None, label_column: st
             raise ValueError(f"No image column found among {columns}: pass `--image_column`.")
     elif image_column not in columns:
         raise ValueError(f"`--image_column {image_column}` is not a column of the dataset (columns: {columns}).")
+    return image_column, resolve_label_column(dataset, label_column)
+
+
+def resolve_label_column(dataset: Dataset, label_column: str | None) -> str | None:
+    """The label column, or None when the default `label` is absent (an unlabelled dataset); any other missing
+    column is an error."""
+    columns = dataset.column_names
     if label_column is not None and label_column not in columns:
         if label_column != "label":
             raise ValueError(f"`--label_column {label_column}` is not a column of the dataset (columns: {columns}).")
-        label_column = None
-    return image_column, label_column
+        return None
+    return label_column
 
 
 def to_rgb(image) -> PILImage.Image:

@@ -10,10 +10,18 @@ from .data import ImageCollator, image_transform, resolve_columns
 
 @torch.no_grad()
 def extract_features(
-    encoder, dataset, transform, image_column="image", label_column="label", batch_size=256, progress: bool = True
+    encoder,
+    dataset,
+    transform=None,
+    image_column="image",
+    label_column="label",
+    batch_size=256,
+    progress: bool = True,
+    collate=None,
 ):
-    """Pooled encoder features [N, D] and labels [N] of a `datasets.Dataset`."""
-    collate = ImageCollator(transform, image_column, label_column)
+    """Pooled encoder features [N, D] and labels [N] of a `datasets.Dataset`: rows go through `collate` (e.g. a
+    `VideoClipCollator` in eval mode), or an `ImageCollator` of `transform` and the two columns."""
+    collate = collate or ImageCollator(transform, image_column, label_column)
     device = next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
@@ -23,7 +31,8 @@ def extract_features(
         rows = dataset[start : start + batch_size]
         rows = [dict(zip(rows, values)) for values in zip(*rows.values())]
         batch = collate(rows)
-        features.append(encoder(batch["pixel_values"].to(device), return_dict=True).pooler_output.float().cpu())
+        inputs = batch[encoder.main_input_name].to(device)  # pixel_values, or pixel_values_videos for clips
+        features.append(encoder(inputs, return_dict=True).pooler_output.float().cpu())
         labels.append(batch["labels"])
     encoder.train(was_training)
     return torch.cat(features), torch.cat(labels)
@@ -86,18 +95,22 @@ def evaluate_encoder(
     random_init_encoder=None,
     batch_size=256,
     progress: bool = True,
+    collate=None,
 ) -> dict[str, float]:
     """kNN / linear-probe accuracy of `encoder`'s frozen features on `data` ("train" fits, "eval" scores), and the
-    same numbers for `random_init_encoder` with a `random_init_` prefix."""
-    image_column, label_column = resolve_columns(data["train"], image_column, label_column)
-    if label_column is None:
-        raise ValueError("Evaluation needs labels: the dataset has no label column (pass `--label_column`).")
-    size = (processor.size["height"], processor.size["width"])
-    transform = image_transform(size, processor.image_mean, processor.image_std)
+    same numbers for `random_init_encoder` with a `random_init_` prefix. Images are prepared as `processor` does;
+    pass `collate` (rows -> inputs and "labels") for other inputs such as clips."""
+    if collate is None:
+        image_column, label_column = resolve_columns(data["train"], image_column, label_column)
+        if label_column is None:
+            raise ValueError("Evaluation needs labels: the dataset has no label column (pass `--label_column`).")
+        size = (processor.size["height"], processor.size["width"])
+        transform = image_transform(size, processor.image_mean, processor.image_std)
+        collate = ImageCollator(transform, image_column, label_column)
 
     def run(model):
         splits = [
-            extract_features(model, data[s], transform, image_column, label_column, batch_size, progress)
+            extract_features(model, data[s], batch_size=batch_size, progress=progress, collate=collate)
             for s in ("train", "eval")
         ]
         return evaluate_features(*splits)

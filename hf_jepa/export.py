@@ -1,8 +1,9 @@
 """Export of hf_jepa models to transformers' own classes, loadable with `AutoModel` and no hf_jepa installed.
 
-I-JEPA -> `IJepaModel`, MAE -> `ViTMAEForPreTraining` (encoder and decoder), DINO -> `Dinov2Model`. The weights are
-copied, never retrained: the fused qkv projection is split into query/key/value, our fixed sin-cos tables are written
-into the native (parameter) position tables, and every native key must be filled (`load_state_dict(strict=True)`).
+I-JEPA -> `IJepaModel`, MAE -> `ViTMAEForPreTraining` (encoder and decoder), DINO -> `Dinov2Model`, V-JEPA (rotary
+positions) -> `VJEPA2Model` (encoder and predictor). The weights are copied, never retrained: the fused qkv
+projection is split into query/key/value, our fixed sin-cos tables are written into the native (parameter) position
+tables, and every native key must be filled (`load_state_dict(strict=True)`).
 """
 
 import json
@@ -15,6 +16,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import (
     AutoImageProcessor,
+    AutoVideoProcessor,
     Dinov2Config,
     Dinov2Model,
     IJepaConfig,
@@ -23,6 +25,9 @@ from transformers import (
     ViTImageProcessor,
     ViTMAEConfig,
     ViTMAEForPreTraining,
+    VJEPA2Config,
+    VJEPA2Model,
+    VJEPA2VideoProcessor,
 )
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
 
@@ -58,6 +63,16 @@ VIT_LAYER = LayerNames(
     value="attention.v_proj",
     attention_output="attention.o_proj",
     norm2="layernorm_after",
+    fc1="mlp.fc1",
+    fc2="mlp.fc2",
+)
+VJEPA2_LAYER = LayerNames(
+    norm1="norm1",
+    query="attention.query",
+    key="attention.key",
+    value="attention.value",
+    attention_output="attention.proj",
+    norm2="norm2",
     fc1="mlp.fc1",
     fc2="mlp.fc2",
 )
@@ -267,6 +282,78 @@ def dino_to_transformers(encoder) -> Dinov2Model:
     return _build(Dinov2Model, native_config, state)
 
 
+def _mlp_ratio(hidden_size: int, intermediate_size: int, name: str) -> float:
+    ratio = intermediate_size / hidden_size
+    if int(hidden_size * ratio) != intermediate_size:
+        raise ValueError(f"VJEPA2Model cannot represent an MLP {name} of {intermediate_size} for width {hidden_size}.")
+    return ratio
+
+
+def vjepa_to_transformers(model) -> VJEPA2Model:
+    """Our `VJEPASSLForPreTraining` -> transformers' `VJEPA2Model`: the EMA target encoder and the predictor.
+
+    Both predictors embed the context, append one mask token per target position, rotate queries and keys by each
+    token's (time, row, column) and project the targets' outputs; `VJEPA2Model` always uses its mask token 1 (ours:
+    the token of the mask set being predicted), so the two agree for mask set 1 and for any set whose token equals it.
+    VJEPA2Model also sorts the tokens by position before its blocks (attention does not depend on the order: equal
+    up to float rounding) and decomposes token ids on the config's grid, so inputs must have the exported size.
+    """
+    config = model.config
+    if not hasattr(model, "predictor"):
+        raise ValueError(
+            f"{type(model).__name__} is a V-JEPA encoder without its predictor: `VJEPA2Model` holds both; export the "
+            "`VJEPASSLForPreTraining` model (a folder saved by pretraining)."
+        )
+    if config.position_embedding_type != "rope":
+        raise ValueError(
+            "VJEPA2Model only has rotary positions, but this model uses "
+            f"`position_embedding_type={config.position_embedding_type!r}` (V-JEPA 1): it cannot be exported to it."
+        )
+    _check_prefix_tokens(config, "VJEPA2Model", cls_token=False)
+    predictor = model.predictor
+    native_config = VJEPA2Config(
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads,
+        mlp_ratio=_mlp_ratio(config.hidden_size, config.intermediate_size, "width"),
+        hidden_act=config.hidden_act,
+        layer_norm_eps=config.layer_norm_eps,
+        qkv_bias=config.qkv_bias,
+        in_chans=config.num_channels,
+        initializer_range=config.initializer_range,
+        crop_size=_square_side(config.image_size, "image_size", "VJEPA2Model"),
+        patch_size=_square_side(config.patch_size, "patch_size", "VJEPA2Model"),
+        frames_per_clip=config.num_frames,
+        tubelet_size=config.tubelet_size,
+        pred_hidden_size=config.predictor_hidden_size,
+        pred_num_hidden_layers=config.predictor_num_hidden_layers,
+        pred_num_attention_heads=config.predictor_num_attention_heads,
+        pred_num_mask_tokens=predictor.mask_tokens.shape[0],
+        pred_mlp_ratio=_mlp_ratio(predictor.hidden_size, predictor.layers[0].mlp.fc1.out_features, "predictor width")
+        if len(predictor.layers)
+        else 4.0,
+    )
+    encoder = model.encoder  # the published one: the EMA target
+    projection = encoder.embeddings.patch_embeddings.projection
+    state = {
+        "encoder.embeddings.patch_embeddings.proj.weight": projection.weight,
+        "encoder.embeddings.patch_embeddings.proj.bias": projection.bias,
+        "encoder.layernorm.weight": encoder.layernorm.weight,
+        "encoder.layernorm.bias": encoder.layernorm.bias,
+        "predictor.embeddings.mask_tokens": predictor.mask_tokens.reshape(-1, 1, 1, predictor.hidden_size),
+        "predictor.embeddings.predictor_embeddings.weight": predictor.embed.weight,
+        "predictor.embeddings.predictor_embeddings.bias": predictor.embed.bias,
+        "predictor.layernorm.weight": predictor.norm.weight,
+        "predictor.layernorm.bias": predictor.norm.bias,
+        "predictor.proj.weight": predictor.proj.weight,
+        "predictor.proj.bias": predictor.proj.bias,
+    }
+    for prefix, blocks in (("encoder.layer", encoder.layers), ("predictor.layer", predictor.layers)):
+        for i, block in enumerate(blocks):
+            state.update(convert_block(block, f"{prefix}.{i}", VJEPA2_LAYER))
+    return _build(VJEPA2Model, native_config, state)
+
+
 @dataclass(frozen=True)
 class Exporter:
     """How one of our model types becomes a native one."""
@@ -299,6 +386,16 @@ EXPORTERS: dict[str, Exporter] = {
         dino_to_transformers,
         needs_pretraining_model=False,
         load_hint="`pooler_output` is the layer-normed CLS token, as ours.",
+    ),
+    "vjepa_ssl": Exporter(
+        "VJEPA2Model",
+        vjepa_to_transformers,
+        needs_pretraining_model=True,
+        load_hint="inputs are `pixel_values_videos` [batch, frames, channels, height, width] of the exported size; "
+        "`last_hidden_state` equals our encoder's and its mean over tokens our pooled feature. Pass "
+        "`skip_predictor=True` for features only. The video processor is VJEPA2VideoProcessor (the official "
+        "evaluation transform: resize to 256/224 of the crop, centre crop); ours resizes the whole frame: call it "
+        "with `do_center_crop=False, size={'height': H, 'width': W}` for the same pixels.",
     ),
 }
 
@@ -345,6 +442,16 @@ def load_for_export(model_dir: str) -> PreTrainedModel:
     if missing:
         raise ValueError(f"{model_dir!r} lacks weights of {model_class.__name__}: {missing[:5]}.")
     return model.eval()
+
+
+def native_video_processor(model_dir: str, config: SSLViTConfig) -> VJEPA2VideoProcessor:
+    """transformers' `VJEPA2VideoProcessor` at the model's frame size, with our processor's mean and std."""
+    crop = _square_side(config.image_size, "image_size", "VJEPA2VideoProcessor")
+    mean, std = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+    if os.path.isfile(os.path.join(model_dir, "video_preprocessor_config.json")):
+        ours = AutoVideoProcessor.from_pretrained(model_dir)
+        mean, std = ours.image_mean, ours.image_std
+    return VJEPA2VideoProcessor(crop_size=crop, image_mean=list(mean), image_std=list(std))
 
 
 def native_image_processor(model_dir: str, config: SSLViTConfig) -> ViTImageProcessor:
@@ -422,7 +529,9 @@ def export_to_transformers(model_dir: str, output_dir: str) -> ExportResult:
     os.makedirs(output_dir, exist_ok=True)
     native.save_pretrained(output_dir)
     _restore_official_key_names(output_dir)
-    native_image_processor(model_dir, model.config).save_pretrained(output_dir)
+    video = method_of_model_type(model.config.model_type).modality == "video"
+    native_processor = native_video_processor if video else native_image_processor
+    native_processor(model_dir, model.config).save_pretrained(output_dir)
     return ExportResult(
         target=exporter.target,
         output_dir=output_dir,
@@ -443,5 +552,7 @@ __all__ = [
     "load_for_export",
     "mae_to_transformers",
     "native_image_processor",
+    "native_video_processor",
     "to_transformers",
+    "vjepa_to_transformers",
 ]

@@ -13,6 +13,7 @@ import sysconfig
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .moving_digits import MOVING_DIGITS
 from .registry import method_of_model_type, read_saved_config
 
 # Where the templates are: the repository's top-level `model_cards/` (a source checkout or an editable install),
@@ -23,8 +24,13 @@ _INSTALLED_TEMPLATES = [
     for prefix in dict.fromkeys([sysconfig.get_path("data"), sys.prefix, sys.base_prefix])
 ]
 
-TITLES = {"ijepa": "I-JEPA", "mae": "MAE", "dino": "DINO"}
+TITLES = {"ijepa": "I-JEPA", "mae": "MAE", "dino": "DINO", "vjepa": "V-JEPA"}
 DIGITS = "digits"
+# The embedded datasets (nothing downloaded), by the name `--dataset` gives them.
+EMBEDDED_DATASETS = {
+    DIGITS: "scikit-learn digits (32 px RGB)",
+    MOVING_DIGITS: "moving digits (scikit-learn digits moving across 32 px frames, mp4 clips)",
+}
 # The metrics of eval_results.json that go into the model-index, with their names on the Hub.
 METRICS = (
     ("knn_top1", "kNN top-1 (k=20, cosine)", None),
@@ -56,8 +62,8 @@ def load_results(model_dir: str) -> dict | None:
 
 
 def _hub_dataset(dataset: str | None) -> str | None:
-    """The dataset's Hub name, if it is one (not the embedded digits, not a local folder)."""
-    if not dataset or dataset == DIGITS or os.path.isabs(dataset) or os.path.exists(dataset):
+    """The dataset's Hub name, if it is one (not an embedded dataset, not a local folder)."""
+    if not dataset or dataset in EMBEDDED_DATASETS or os.path.isabs(dataset) or os.path.exists(dataset):
         return None
     return dataset
 
@@ -65,12 +71,12 @@ def _hub_dataset(dataset: str | None) -> str | None:
 def _dataset_label(dataset: str | None) -> str:
     if dataset is None:
         return "unknown"
-    if dataset == DIGITS:
-        return "scikit-learn digits (32 px RGB)"
+    if dataset in EMBEDDED_DATASETS:
+        return EMBEDDED_DATASETS[dataset]
     return dataset if _hub_dataset(dataset) else os.path.basename(os.path.normpath(dataset))
 
 
-def _eval_results(results: dict) -> list[EvalResult]:
+def _eval_results(results: dict, video: bool = False) -> list[EvalResult]:
     dataset = results.get("dataset")
     evals = []
     for key, name, metric_config in METRICS:
@@ -78,9 +84,10 @@ def _eval_results(results: dict) -> list[EvalResult]:
             continue
         evals.append(
             EvalResult(
-                task_type="image-classification",
+                task_type="video-classification" if video else "image-classification",
                 task_name="Frozen-feature evaluation (kNN and linear probe)",
-                dataset_type=_hub_dataset(dataset) or (DIGITS if dataset == DIGITS else "imagefolder"),
+                dataset_type=_hub_dataset(dataset)
+                or (dataset if dataset in EMBEDDED_DATASETS else "videofolder" if video else "imagefolder"),
                 dataset_name=_dataset_label(dataset),
                 dataset_split="eval",
                 metric_type="accuracy",
@@ -92,13 +99,22 @@ def _eval_results(results: dict) -> list[EvalResult]:
     return evals
 
 
-def model_card(model_dir: str, results: dict | None = None, export=None, model_id: str | None = None) -> ModelCard:
+def model_card(
+    model_dir: str,
+    results: dict | None = None,
+    export=None,
+    model_id: str | None = None,
+    source: str | None = None,
+    license: str | None = None,
+) -> ModelCard:
     """The model card of the hf_jepa folder `model_dir`, filled from its config.json and `results` (default: its
     eval_results.json; no results, no model-index: nothing is invented).
 
     `export`: an `ExportResult` of `export_to_transformers(model_dir, ...)`; the card then describes the exported
     folder (native transformers class, `library_name: transformers`, plain-transformers loading first).
     `model_id`: the name the loading snippets use (default: the folder as given, or the export's folder).
+    `source`: Markdown saying where the weights came from when hf_jepa did not train them (e.g. a converted official
+    checkpoint), put first under "Source of the weights"; `license`: their license (default apache-2.0).
     """
     config = read_saved_config(model_dir)
     method = method_of_model_type(config.get("model_type", "<none>"))
@@ -110,19 +126,22 @@ def model_card(model_dir: str, results: dict | None = None, export=None, model_i
     hub_dataset = _hub_dataset(dataset)
     # An hf_jepa folder needs `import hf_jepa` (its model types are ours), so its library is hf_jepa; an exported
     # folder is plain transformers.
+    video = method.modality == "video"
+    # The Hub has no video feature-extraction task: video encoders (as transformers' VJEPA2) use video-classification.
+    pipeline_tag = "video-classification" if video else "image-feature-extraction"
     data = ModelCardData(
         library_name="transformers" if export is not None else "hf_jepa",
-        license="apache-2.0",
-        pipeline_tag="image-feature-extraction",
-        tags=["self-supervised", method.name, "vision", "image-feature-extraction", "hf_jepa"],
+        license=license or "apache-2.0",
+        pipeline_tag=pipeline_tag,
+        tags=["self-supervised", method.name, "vision", *(["video"] if video else []), pipeline_tag, "hf_jepa"],
         datasets=[hub_dataset] if hub_dataset else None,
         metrics=["accuracy"] if results else None,
         model_name=model_name if results else None,
-        eval_results=_eval_results(results) if results else None,
+        eval_results=_eval_results(results, video) if results else None,
     )
     image_size = config.get("image_size")
     patch_size = config.get("patch_size")
-    return ModelCard.from_template(
+    card = ModelCard.from_template(
         data,
         template_path=template_path(method.name),
         title=TITLES[method.name],
@@ -135,18 +154,32 @@ def model_card(model_dir: str, results: dict | None = None, export=None, model_i
         dataset=dataset,
         dataset_label=_dataset_label(dataset),
         is_digits=dataset == DIGITS,
+        is_moving_digits=dataset == MOVING_DIGITS,
         classes={
             "model": method.model_class.__name__,
             "pretraining": method.pretraining_class.__name__,
             "classification": method.classification_class.__name__,
         },
         export=export,
+        # A converted checkpoint was trained by its authors, not by hf_jepa: the title says so.
+        provenance="converted to hf_jepa" if source else "pretrained with hf_jepa",
     )
+    if source:  # before the method's description: the first thing a reader should know
+        title, heading, body = card.text.partition("\n## ")
+        card.text = f"{title}\n## Source of the weights\n\n{source.strip()}\n{heading}{body}"
+    return card
 
 
-def write_model_card(model_dir: str, results: dict | None = None, export=None, model_id: str | None = None) -> str:
+def write_model_card(
+    model_dir: str,
+    results: dict | None = None,
+    export=None,
+    model_id: str | None = None,
+    source: str | None = None,
+    license: str | None = None,
+) -> str:
     """Write `model_card(...)` as README.md into `model_dir` (or the export's folder); returns its path."""
-    card = model_card(model_dir, results, export=export, model_id=model_id)
+    card = model_card(model_dir, results, export=export, model_id=model_id, source=source, license=license)
     # Check the metadata round-trips through huggingface_hub's parser (offline; `card.validate()` needs the network).
     parsed = ModelCard(str(card)).data
     if parsed.to_dict() != card.data.to_dict():

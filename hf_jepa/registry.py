@@ -11,6 +11,8 @@ from transformers import (
     AutoModel,
     AutoModelForImageClassification,
     AutoModelForPreTraining,
+    AutoModelForVideoClassification,
+    AutoVideoProcessor,
     PreTrainedConfig,
     PreTrainedModel,
 )
@@ -29,6 +31,11 @@ from .models import (
     MAESSLForPreTraining,
     MAESSLModel,
     SSLImageProcessor,
+    SSLVideoProcessor,
+    VJEPASSLConfig,
+    VJEPASSLForPreTraining,
+    VJEPASSLForVideoClassification,
+    VJEPASSLModel,
 )
 from .models.configuration_vit_ssl import _as_pair
 from .views import MultiCropViews, RandomResizedCropFlip
@@ -38,12 +45,14 @@ def _image_size(processor) -> tuple[int, int]:
     return (processor.size["height"], processor.size["width"])
 
 
-def crop_flip_views(default_scale: tuple[float, float], default_flip: bool) -> Callable:
-    """Training views of one random resized crop (+ optional flip) per image: I-JEPA, MAE."""
+def crop_flip_views(
+    default_scale: tuple[float, float], default_flip: bool, ratio: tuple[float, float] = (3 / 4, 4 / 3)
+) -> Callable:
+    """Training views of one random resized crop (+ optional flip) per image or clip: I-JEPA, MAE, V-JEPA."""
 
     def make(config, processor, crop_scale=None, horizontal_flip=None):
         flip = default_flip if horizontal_flip is None else horizontal_flip
-        return RandomResizedCropFlip(_image_size(processor), crop_scale or default_scale, horizontal_flip=flip)
+        return RandomResizedCropFlip(_image_size(processor), crop_scale or default_scale, ratio, horizontal_flip=flip)
 
     return make
 
@@ -88,6 +97,8 @@ class Method:
     train_views: Callable
     # `hf-jepa pretrain` defaults of this method's official recipe that differ from the command's common ones.
     training_defaults: dict = field(default_factory=dict)
+    # "image" (inputs `pixel_values`, image processor, image classification) or "video" (`pixel_values_videos`).
+    modality: str = "image"
 
 
 _TINY_VIT = dict(image_size=32, patch_size=4, hidden_size=96, num_hidden_layers=4, num_attention_heads=3)
@@ -148,13 +159,44 @@ METHODS: dict[str, Method] = {
             freeze_last_layer_steps=22,
         ),
     ),
+    "vjepa": Method(
+        "vjepa",
+        VJEPASSLConfig,
+        VJEPASSLModel,
+        VJEPASSLForPreTraining,
+        VJEPASSLForVideoClassification,
+        SSLVideoProcessor,
+        # 8-frame 32 px clips in 2x8x8 tubelets: 4 x 4 x 4 = 64 tokens; rotary positions (head dims 32 and 16).
+        dict(
+            image_size=32,
+            patch_size=8,
+            hidden_size=96,
+            num_hidden_layers=4,
+            num_attention_heads=3,
+            num_frames=8,
+            tubelet_size=2,
+            predictor_hidden_size=64,
+            predictor_num_hidden_layers=2,
+            predictor_num_attention_heads=4,
+        ),
+        # Official V-JEPA: one random resized crop per clip (scale 0.3-1, aspect 0.75-1.35) + flip, all frames alike.
+        crop_flip_views((0.3, 1.0), default_flip=True, ratio=(0.75, 1.35)),
+        dict(per_device_train_batch_size=64),
+        modality="video",
+    ),
 }
 
 
 def default_processor(method: Method, config):
-    """The method's image processor at the config's image size."""
+    """The method's image (or video) processor at the config's image size."""
     height, width = (g * p for g, p in zip(config.grid_size, _as_pair(config.patch_size, "patch_size")))
     return method.processor_class(size={"height": height, "width": width})
+
+
+def saved_processor(method: Method, model_dir: str):
+    """The image (or, for video methods, video) processor saved in a model folder; OSError when it has none."""
+    processor_class = AutoVideoProcessor if method.modality == "video" else AutoImageProcessor
+    return processor_class.from_pretrained(model_dir)
 
 
 def get_method(name: str) -> Method:
@@ -195,6 +237,10 @@ def register_auto_classes() -> None:
         AutoConfig.register(method.config_class.model_type, method.config_class, exist_ok=True)
         AutoModel.register(method.config_class, method.model_class, exist_ok=True)
         AutoModelForPreTraining.register(method.config_class, method.pretraining_class, exist_ok=True)
+        if method.modality == "video":
+            AutoModelForVideoClassification.register(method.config_class, method.classification_class, exist_ok=True)
+            AutoVideoProcessor.register(method.config_class, method.processor_class, exist_ok=True)
+            continue
         AutoModelForImageClassification.register(method.config_class, method.classification_class, exist_ok=True)
         AutoImageProcessor.register(
             method.config_class, image_processor_classes={"torchvision": method.processor_class}, exist_ok=True

@@ -12,14 +12,12 @@ import os
 import shutil
 from pathlib import Path
 
-from transformers import AutoImageProcessor
-
-from .registry import Method, default_processor, method_of_model_type, read_saved_config
+from .registry import Method, default_processor, method_of_model_type, read_saved_config, saved_processor
 
 AUTO_CLASSES = {
     "AutoModel": "model_class",
     "AutoModelForPreTraining": "pretraining_class",
-    "AutoModelForImageClassification": "classification_class",
+    "AutoModelFor{modality}Classification": "classification_class",
 }
 
 
@@ -69,7 +67,7 @@ def export_remote_code(model_dir: str, output_dir: str) -> list[str]:
     method: Method = method_of_model_type(read_saved_config(model_dir).get("model_type"))
     model = method.pretraining_class.from_pretrained(model_dir)
     try:
-        processor = AutoImageProcessor.from_pretrained(model_dir)
+        processor = saved_processor(method, model_dir)
     except OSError:
         processor = default_processor(method, model.config)
 
@@ -80,11 +78,15 @@ def export_remote_code(model_dir: str, output_dir: str) -> list[str]:
     for path in code_files(classes):
         shutil.copyfile(path, os.path.join(output_dir, path.name))
 
+    modality = method.modality.capitalize()  # Image or Video
     auto_map = {"AutoConfig": _qualified(method.config_class)}
-    auto_map.update({auto: _qualified(getattr(method, attr)) for auto, attr in AUTO_CLASSES.items()})
+    auto_map.update(
+        {auto.format(modality=modality): _qualified(getattr(method, attr)) for auto, attr in AUTO_CLASSES.items()}
+    )
     _add_auto_map(os.path.join(output_dir, "config.json"), auto_map)
+    processor_config = "video_preprocessor_config.json" if method.modality == "video" else "preprocessor_config.json"
     _add_auto_map(
-        os.path.join(output_dir, "preprocessor_config.json"), {"AutoImageProcessor": _qualified(type(processor))}
+        os.path.join(output_dir, processor_config), {f"Auto{modality}Processor": _qualified(type(processor))}
     )
     return sorted(os.listdir(output_dir))
 

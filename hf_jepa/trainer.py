@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
+from .hub import write_model_card
+from .registry import method_of_model_type
+
 
 def ema_update_(target: list[torch.Tensor], online: list[torch.Tensor], momentum: float) -> None:
     """target <- momentum * target + (1 - momentum) * online, for all tensors in one fused foreach call."""
@@ -200,19 +203,21 @@ class SSLTrainer(Trainer):
         return torch.Generator(device=device).manual_seed(value)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if "pixel_values" not in inputs:
+        unwrapped = self.accelerator.unwrap_model(model)
+        input_name = unwrapped.main_input_name  # pixel_values (images) or pixel_values_videos (clips)
+        if input_name not in inputs:
             raise ValueError(
-                f"The batch has no `pixel_values` (keys: {sorted(inputs)}): use hf_jepa's collator, or keep the "
-                "image column with `remove_unused_columns=False`."
+                f"The batch has no `{input_name}` (keys: {sorted(inputs)}): use hf_jepa's collator, or keep the "
+                "image/video column with `remove_unused_columns=False`."
             )
-        generator = self.mask_generator(inputs["pixel_values"].device, training=model.training)
+        generator = self.mask_generator(inputs[input_name].device, training=model.training)
         if self.train_views is not None and (model.training or getattr(self.train_views, "apply_in_eval", False)):
-            views = self.train_views(inputs["pixel_values"], generator)
+            views = self.train_views(inputs[input_name], generator)
             if isinstance(views, dict):  # several view tensors (DINO's global / local crops) replace the images
-                inputs = {**{k: v for k, v in inputs.items() if k != "pixel_values"}, **views}
+                inputs = {**{k: v for k, v in inputs.items() if k != input_name}, **views}
             else:
-                inputs = {**inputs, "pixel_values": views}
-        config = self.accelerator.unwrap_model(model).config
+                inputs = {**inputs, input_name: views}
+        config = unwrapped.config
         temperature = self.teacher_temperature_at(self.state.global_step, config)
         if temperature is not None:
             inputs = {**inputs, "teacher_temperature": temperature}
@@ -268,3 +273,16 @@ class SSLTrainer(Trainer):
         output = super().train(*args, **kwargs)
         self.check_finite()
         return output
+
+    # ---- Hub ------------------------------------------------------------------------------------------------------
+    def create_model_card(self, *args, **kwargs) -> None:
+        """The README.md that `Trainer.push_to_hub` uploads (written after it saves the model to `output_dir`):
+        hf_jepa's card of the run, with the numbers of the folder's eval_results.json when it has one, instead of
+        transformers' generic training summary. A model that is not hf_jepa's keeps transformers' card."""
+        if not self.is_world_process_zero():
+            return
+        try:
+            method_of_model_type(getattr(self.accelerator.unwrap_model(self.model).config, "model_type", "<none>"))
+        except ValueError:
+            return super().create_model_card(*args, **kwargs)
+        write_model_card(self.args.output_dir, model_id=self.hub_model_id or self.args.hub_model_id)

@@ -77,7 +77,10 @@ class RandomResizedCropFlip:
         return views.reshape(batch, num_views, channels, *self.size)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """images [B, C, H, W] (already normalised) -> views [B, C, size, size]."""
+        """images [B, C, H, W] (already normalised) -> views [B, C, size, size]. Clips [B, T, C, H, W] get one crop
+        and flip per clip, the same for all its frames (V-JEPA) -> [B, T, C, size, size]."""
+        if images.ndim == 5:
+            return self.crops(images.flatten(1, 2), 1, generator)[:, 0].unflatten(1, (images.shape[1], -1))
         return self.crops(images, 1, generator)[:, 0]
 
 

@@ -152,7 +152,7 @@ def recipe_arguments(name: str):
     script = (Path(__file__).parents[1] / "training" / name).read_text()
     command = script[script.index("pretrain \\") :].replace("\\\n", " ")
     argv = shlex.split(command.split("\n")[0])[1:]
-    substitutions = {"$IMAGENET": "/data/imagenet", "$PER_DEVICE_BATCH": "256"}
+    substitutions = {"$IMAGENET": "/data/imagenet", "$VIDEOS": "/data/videos", "$PER_DEVICE_BATCH": "256"}
     argv = ["out" if a.startswith("${OUTPUT_DIR") else substitutions.get(a, a) for a in argv]
     return parse_pretrain_args(argv + ["--use_cpu"])  # bf16 needs it without a GPU
 
@@ -200,6 +200,28 @@ def test_dino_recipe_parses_to_the_official_configuration():
     assert training_args.teacher_temperature_warmup_steps == 37530 and training_args.freeze_last_layer_steps == 1251
     assert (training_args.weight_decay, training_args.weight_decay_end) == (0.04, 0.4)
     assert tuple(data_args.crop_scale) == (0.4, 1.0)
+
+
+def test_vjepa2_recipe_parses_to_the_official_configuration():
+    config, data_args, training_args = recipe_config("vjepa2_vitl16_256px_16f.sh")
+    assert config.model_type == "vjepa_ssl" and config.token_grid_size == (8, 16, 16)
+    assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads) == (1024, 24, 16)
+    assert config.position_embedding_type == "rope" and config.tubelet_size == 2
+    assert (
+        config.predictor_hidden_size,
+        config.predictor_num_hidden_layers,
+        config.predictor_num_attention_heads,
+    ) == (
+        384,
+        12,
+        12,
+    )
+    assert [m["num_blocks"] for m in config.mask_sets] == [8, 2] and config.loss_exponent == 1.0
+    assert (training_args.ema_momentum, training_args.ema_momentum_end) == (0.99925, 0.99925)
+    assert (training_args.learning_rate, training_args.warmup_steps) == (5.25e-4, 12000)
+    assert (training_args.weight_decay, training_args.weight_decay_end) == (0.04, 0.04)
+    assert training_args.per_device_train_batch_size == 24 and training_args.gradient_checkpointing
+    assert data_args.frames_per_clip == 16 and tuple(data_args.crop_scale) == (0.3, 1.0)
 
 
 def test_method_defaults_follow_each_official_recipe():

@@ -75,8 +75,12 @@ def test_empty_hub_split_is_an_error(monkeypatch):
 
 
 def test_unknown_dataset_name_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    import datasets
+    import huggingface_hub
+
+    # The libraries read the offline variables at import: set their constants, or the lookup waits on the network.
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ValueError, match="--dataset no-such-user/no-such-dataset"):
         load_image_dataset("no-such-user/no-such-dataset")
 

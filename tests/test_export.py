@@ -226,7 +226,7 @@ def test_encoder_only_mae_folder_is_refused(tmp_path):
 
 def test_unknown_model_type_is_refused(tmp_path):
     ViTConfig().save_pretrained(tmp_path / "vit")
-    with pytest.raises(ValueError, match=r"`vit`.*\['dino_ssl', 'ijepa_ssl', 'mae_ssl'\]"):
+    with pytest.raises(ValueError, match=r"`vit`.*\['dino_ssl', 'ijepa_ssl', 'mae_ssl', 'vjepa_ssl'\]"):
         export_to_transformers(str(tmp_path / "vit"), str(tmp_path / "out"))
     with pytest.raises(ValueError, match="no config.json"):
         export_to_transformers(str(tmp_path / "missing"), str(tmp_path / "out"))

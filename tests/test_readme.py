@@ -34,3 +34,12 @@ def test_other_methods_example():
     assert namespace["outputs"].mask.sum() == 48  # 75 % of the 64 patches
     assert namespace["crops"]["local_crops"].shape == (1, 4, 3, 16, 16)
     assert namespace["loss"].isfinite()
+
+
+def test_video_mask_example():
+    code = "\n".join(line[2:] for line in _python_block("## Video: V-JEPA").splitlines())  # indented in a list
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    (context_0, target_0), (context_1, target_1) = namespace["masks"]
+    assert context_0.shape[0] == target_1.shape[0] == 24
+    assert target_1.shape[1] > target_0.shape[1]  # 2 blocks of 70 % cover more than 8 of 15 %

@@ -1,6 +1,6 @@
 """The tiny configurations the tests share (also imported by the distributed workers)."""
 
-from hf_jepa import DINOSSLConfig, IJepaSSLConfig, MAESSLConfig, SSLTrainingArguments
+from hf_jepa import DINOSSLConfig, IJepaSSLConfig, MAESSLConfig, SSLTrainingArguments, VJEPASSLConfig
 
 # A 2-layer ViT on 32x32 images with 4x4 patches: an 8x8 grid, the smallest that fits multi-block masks.
 TINY_VIT = dict(image_size=32, patch_size=4, hidden_size=32, num_hidden_layers=2, num_attention_heads=2)
@@ -33,6 +33,24 @@ def tiny_dino_config(**overrides) -> DINOSSLConfig:
         local_crop_size=16,
     )
     return DINOSSLConfig(**{**base, **overrides})
+
+
+def tiny_vjepa_config(**overrides) -> VJEPASSLConfig:
+    """4-frame 16 px clips in 2x4x4 tubelets: a 2 x 4 x 4 token grid. Head dimension 16, so the rotary layout has
+    three 4-channel blocks and 4 unrotated channels."""
+    base = dict(
+        image_size=16,
+        patch_size=4,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_frames=4,
+        tubelet_size=2,
+        predictor_hidden_size=16,
+        predictor_num_hidden_layers=1,
+        predictor_num_attention_heads=1,
+    )
+    return VJEPASSLConfig(**{**base, **overrides})
 
 
 def tiny_training_args(output_dir, **overrides) -> SSLTrainingArguments:

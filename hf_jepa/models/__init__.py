@@ -2,9 +2,11 @@ from .configuration_dino import DINOSSLConfig
 from .configuration_ijepa import IJepaSSLConfig
 from .configuration_mae import MAESSLConfig
 from .configuration_vit_ssl import SSLViTConfig
-from .heads import DINOHead, WeightNormLinear
+from .configuration_vjepa import VJEPASSLConfig
+from .heads import AttentivePooler, DINOHead, WeightNormLinear
 from .image_processing_ssl import SSLImageProcessor
 from .masking import MultiBlockMaskGenerator, RandomMask, RandomMaskGenerator
+from .masking_3d import VJEPA_MASK_SETS, BlockMaskSet, MultiBlock3DMaskGenerator
 from .modeling_dino import (
     DINOSSLForImageClassification,
     DINOSSLForPreTraining,
@@ -27,9 +29,19 @@ from .modeling_mae import (
     MAESSLPreTrainedModel,
 )
 from .modeling_ssl_vit import SSLModelWithEMATarget, SSLPreTrainingOutput, SSLViTForImageClassification, SSLViTModel
+from .modeling_vjepa import (
+    VJEPASSLForPreTraining,
+    VJEPASSLForPreTrainingOutput,
+    VJEPASSLForVideoClassification,
+    VJEPASSLModel,
+    VJEPASSLPreTrainedModel,
+)
 from .predictor import MaskedTokenPredictor
+from .video_processing_ssl import SSLVideoProcessor
 
 __all__ = [
+    "AttentivePooler",
+    "BlockMaskSet",
     "DINOHead",
     "DINOSSLConfig",
     "DINOSSLForImageClassification",
@@ -51,6 +63,7 @@ __all__ = [
     "IJepaSSLModel",
     "IJepaSSLPreTrainedModel",
     "MaskedTokenPredictor",
+    "MultiBlock3DMaskGenerator",
     "MultiBlockMaskGenerator",
     "RandomMask",
     "RandomMaskGenerator",
@@ -60,4 +73,12 @@ __all__ = [
     "SSLViTConfig",
     "SSLViTForImageClassification",
     "SSLViTModel",
+    "SSLVideoProcessor",
+    "VJEPA_MASK_SETS",
+    "VJEPASSLConfig",
+    "VJEPASSLForPreTraining",
+    "VJEPASSLForPreTrainingOutput",
+    "VJEPASSLForVideoClassification",
+    "VJEPASSLModel",
+    "VJEPASSLPreTrainedModel",
 ]

@@ -6,6 +6,7 @@ import os
 from transformers import PreTrainedConfig
 
 _POOLINGS = ("mean", "cls")
+POSITION_EMBEDDING_TYPES = ("sincos", "learned", "rope")
 
 
 def _as_pair(value, name: str) -> tuple[int, int]:
@@ -37,6 +38,13 @@ class SSLViTConfig(PreTrainedConfig):
         num_register_tokens (`int`, defaults to 0): learned register tokens after the CLS token.
         pooling (`str`, defaults to `"mean"`): `pooler_output` is the mean of patch tokens or the CLS token.
         initializer_range (`float`, defaults to 0.02): std of the truncated-normal init.
+        num_frames (`int`, defaults to 1): frames per clip the model is built for; 1 for image models.
+        tubelet_size (`int`, defaults to 1): frames per token. A model with `num_frames > 1` or `tubelet_size > 1` is
+            a video model (3-D tubelet patches, [B, T, C, H, W] inputs); images pass through it as one frame repeated
+            over the tubelet.
+        position_embedding_type (`str`, defaults to `"sincos"`): `"sincos"` (fixed table, 2-D or 3-D, not saved),
+            `"learned"` (a trained table, e.g. for converted official DINO checkpoints) or `"rope"` (3-D rotary
+            embeddings on queries and keys in every attention layer, as V-JEPA 2; no CLS/register tokens).
     """
 
     model_type = "ssl_vit"
@@ -56,6 +64,9 @@ class SSLViTConfig(PreTrainedConfig):
     num_register_tokens: int = 0
     pooling: str = "mean"
     initializer_range: float = 0.02
+    num_frames: int = 1
+    tubelet_size: int = 1
+    position_embedding_type: str = "sincos"
 
     def __post_init__(self, **kwargs):
         if self.intermediate_size is None:
@@ -72,6 +83,18 @@ class SSLViTConfig(PreTrainedConfig):
             raise ValueError(f"`pooling` must be one of {_POOLINGS}, got {self.pooling!r}.")
         if self.pooling == "cls" and not self.use_cls_token:
             raise ValueError('`pooling="cls"` needs `use_cls_token=True`.')
+        if self.position_embedding_type not in POSITION_EMBEDDING_TYPES:
+            raise ValueError(
+                f"`position_embedding_type` must be one of {POSITION_EMBEDDING_TYPES}, got "
+                f"{self.position_embedding_type!r}."
+            )
+        if self.position_embedding_type == "rope" and self.num_prefix_tokens:
+            raise ValueError("`position_embedding_type='rope'` has no position for CLS/register tokens: disable them.")
+        if self.num_frames < 1 or self.tubelet_size < 1 or self.num_frames % self.tubelet_size:
+            raise ValueError(
+                f"`num_frames` ({self.num_frames}) must be a positive multiple of `tubelet_size` "
+                f"({self.tubelet_size})."
+            )
         super().__post_init__(**kwargs)
 
     @property
@@ -79,6 +102,15 @@ class SSLViTConfig(PreTrainedConfig):
         """Patches along (height, width) at `image_size`."""
         image, patch = _as_pair(self.image_size, "image_size"), _as_pair(self.patch_size, "patch_size")
         return (image[0] // patch[0], image[1] // patch[1])
+
+    @property
+    def is_video(self) -> bool:
+        return self.num_frames > 1 or self.tubelet_size > 1
+
+    @property
+    def token_grid_size(self) -> tuple[int, ...]:
+        """Tokens along (time, height, width) for a video model, (height, width) for an image model."""
+        return (self.num_frames // self.tubelet_size, *self.grid_size) if self.is_video else self.grid_size
 
     @property
     def num_prefix_tokens(self) -> int:
@@ -100,4 +132,4 @@ class SSLViTConfig(PreTrainedConfig):
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
 
-__all__ = ["SSLViTConfig"]
+__all__ = ["POSITION_EMBEDDING_TYPES", "SSLViTConfig"]

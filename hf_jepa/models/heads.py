@@ -1,4 +1,4 @@
-"""Projection heads on top of the encoder's pooled feature (DINO now; the joint-embedding family later)."""
+"""Heads on top of the encoder: DINO's projection head, V-JEPA's attentive probe."""
 
 import torch
 import torch.nn as nn
@@ -61,3 +61,34 @@ class DINOHead(nn.Module):
         """[..., in_size] -> [..., output_size] logits."""
         hidden = F.normalize(self.mlp(features), dim=-1, p=2)
         return self.last_layer(hidden)
+
+
+class AttentivePooler(nn.Module):
+    """V-JEPA's attentive probe: a learned query token cross-attends to the frozen tokens (one pre-norm
+    cross-attention block with an MLP), giving one pooled feature per clip.
+
+    tokens [B, L, D] -> [B, D]. The query itself is not normalised and is not among the keys, as officially.
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int, layer_norm_eps: float = 1e-6, mlp_ratio: float = 4.0):
+        super().__init__()
+        self.num_heads = num_heads
+        self.query_token = nn.Parameter(torch.zeros(1, 1, hidden_size))
+        self.norm1 = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.q = nn.Linear(hidden_size, hidden_size)
+        self.kv = nn.Linear(hidden_size, 2 * hidden_size)
+        self.proj = nn.Linear(hidden_size, hidden_size)
+        self.norm2 = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.mlp = build_mlp(hidden_size, int(hidden_size * mlp_ratio), hidden_size, num_layers=2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        batch, length, dim = tokens.shape
+        head_dim = dim // self.num_heads
+        query = self.query_token.expand(batch, -1, -1).to(tokens.dtype)  # [B, 1, D]
+        q = self.q(query).reshape(batch, 1, self.num_heads, head_dim).transpose(1, 2)
+        kv = self.kv(self.norm1(tokens)).reshape(batch, length, 2, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
+        key, value = kv.unbind(0)
+        attended = F.scaled_dot_product_attention(q, key, value).transpose(1, 2).reshape(batch, 1, dim)
+        query = query + self.proj(attended)
+        query = query + self.mlp(self.norm2(query))
+        return query[:, 0]

@@ -18,6 +18,11 @@ def latent_prediction_loss(predictions: torch.Tensor, targets: torch.Tensor, kin
     return _LATENT_LOSSES[kind](predictions.float(), targets.float())
 
 
+def latent_power_loss(predictions: torch.Tensor, targets: torch.Tensor, exponent: float = 1.0) -> torch.Tensor:
+    """V-JEPA's loss: mean(|prediction - target| ** p) / p (p = 1: L1)."""
+    return (predictions.float() - targets.float()).abs().pow(exponent).mean() / exponent
+
+
 def dino_cross_entropy(
     student_logits: torch.Tensor, teacher_probs: torch.Tensor, student_temperature: float
 ) -> torch.Tensor:

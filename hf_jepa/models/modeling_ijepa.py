@@ -65,13 +65,7 @@ class IJepaSSLForPreTraining(IJepaSSLPreTrainedModel, SSLModelWithEMATarget):
         super().__init__(config)
         self.encoder = IJepaSSLModel(config)  # EMA target: sees the full image
         self.context_encoder = IJepaSSLModel(config)
-        self.predictor = MaskedTokenPredictor(
-            config,
-            config.predictor_hidden_size,
-            config.predictor_num_hidden_layers,
-            config.predictor_num_attention_heads,
-            output_size=config.hidden_size,
-        )
+        self.predictor = MaskedTokenPredictor.for_latent_prediction(config)
         self.mask_generator = MultiBlockMaskGenerator(
             grid_size=config.grid_size,
             num_targets=config.num_targets,

@@ -50,12 +50,16 @@ class SSLPreTrainedModel(PreTrainedModel):
             init.ones_(module.weight)
             init.zeros_(module.bias)
         elif isinstance(module, ViTEmbeddings):
-            init.copy_(module.position_embeddings, module.build_position_table())
+            if isinstance(module.position_embeddings, nn.Parameter):  # learned positions
+                init.trunc_normal_(module.position_embeddings, std=std)
+            elif module.position_embeddings is not None:  # fixed sin-cos
+                init.copy_(module.position_embeddings, module.build_position_table())
             for token in (module.cls_token, module.register_tokens):
                 if token is not None:
                     init.trunc_normal_(token, std=std)
         elif isinstance(module, MaskedTokenPredictor):
-            init.copy_(module.position_embeddings, module.build_position_table())
+            if module.position_embeddings is not None:
+                init.copy_(module.position_embeddings, module.build_position_table())
             init.trunc_normal_(module.mask_tokens, std=std)
 
     @staticmethod
@@ -96,7 +100,8 @@ class SSLViTModel(SSLPreTrainedModel):
         return_dict: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPooling | tuple:
-        """pixel_values [B, C, H, W]; keep_indices [B, K] patch positions to encode (others are dropped).
+        """pixel_values [B, C, H, W] (a video model also takes clips [B, T, C, H, W]); keep_indices [B, K] token
+        positions to encode (others are dropped).
 
         Returns `last_hidden_state [B, prefix + K, D]` (prefix = CLS/register tokens) and `pooler_output [B, D]`.
         """
@@ -108,9 +113,11 @@ class SSLViTModel(SSLPreTrainedModel):
         output_hidden_states = output_hidden_states if output_hidden_states is not None else False
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         hidden = self.embeddings(pixel_values, keep_indices, interpolate_pos_encoding)
+        grid = self.embeddings.patch_embeddings.grid_size(pixel_values)
+        rope = self.embeddings.rope(grid, keep_indices, hidden.device)  # None unless rotary positions
         all_hidden = (hidden,) if output_hidden_states else None
         for layer in self.layers:
-            hidden = layer(hidden)
+            hidden = layer(hidden, rope=rope)
             if output_hidden_states:
                 all_hidden = all_hidden + (hidden,)
         hidden = self.layernorm(hidden)
@@ -148,12 +155,19 @@ class SSLViTForImageClassification(SSLPreTrainedModel):
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        logits = self.classifier(outputs.pooler_output)  # [B, num_labels]
-        loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
-        if not return_dict:
-            output = (logits, outputs.hidden_states) if outputs.hidden_states is not None else (logits,)
-            return ((loss,) + output) if loss is not None else output
-        return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        return classification_output(
+            self.classifier(outputs.pooler_output), labels, outputs.hidden_states, return_dict
+        )
+
+
+def classification_output(logits, labels, hidden_states, return_dict: bool) -> ImageClassifierOutput | tuple:
+    """Logits [B, num_labels] with their cross-entropy loss when `labels` [B] are given, as transformers returns
+    them."""
+    loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
+    if not return_dict:
+        output = (logits, hidden_states) if hidden_states is not None else (logits,)
+        return ((loss,) + output) if loss is not None else output
+    return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
 
 
 @dataclass

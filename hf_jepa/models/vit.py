@@ -1,5 +1,7 @@
 """The building blocks of the one Vision Transformer every method uses (timm's vocabulary, SDPA attention)."""
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -7,7 +9,17 @@ from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from .configuration_vit_ssl import SSLViTConfig, _as_pair
-from .position_embeddings import resize_2d_table, sincos_2d
+from .position_embeddings import (
+    apply_rope,
+    resize_2d_table,
+    resize_3d_table,
+    rope_tables,
+    sincos_2d,
+    sincos_3d,
+    token_coordinates,
+)
+
+Rope = tuple[torch.Tensor, torch.Tensor]  # cos, sin [B or 1, 1, L, head_dim] for the L tokens of a sequence
 
 
 def gather_tokens(tokens: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -37,9 +49,9 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=qkv_bias)
         self.proj = nn.Linear(hidden_size, hidden_size)
 
-    def forward(self, x: torch.Tensor, num_queries: int | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, num_queries: int | None = None, rope: Rope | None = None) -> torch.Tensor:
         """x [B, L, D] -> [B, L, D]; with `num_queries` only the last `num_queries` tokens query (all tokens still
-        serve as keys and values) -> [B, num_queries, D]."""
+        serve as keys and values) -> [B, num_queries, D]. `rope` rotates queries and keys (not values)."""
         batch, length, dim = x.shape
         head_dim = dim // self.num_heads
         if num_queries is None:
@@ -52,6 +64,10 @@ class Attention(nn.Module):
             kv = F.linear(x, weight[dim:], None if bias is None else bias[dim:])
             kv = kv.reshape(batch, length, 2, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
             key, value = kv.unbind(0)
+        if rope is not None:
+            cos, sin = rope
+            query = apply_rope(query, cos[..., length - query.shape[2] :, :], sin[..., length - query.shape[2] :, :])
+            key = apply_rope(key, cos, sin)
         out = F.scaled_dot_product_attention(query, key, value)  # [B, heads, queries, D/heads]
         return self.proj(out.transpose(1, 2).reshape(batch, query.shape[2], dim))
 
@@ -89,11 +105,13 @@ class TransformerBlock(GradientCheckpointingLayer):
         self.mlp = Mlp(hidden_size, intermediate_size, hidden_act)
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, hidden_states: torch.Tensor, num_queries: int | None = None) -> torch.Tensor:
+    def forward(
+        self, hidden_states: torch.Tensor, num_queries: int | None = None, rope: Rope | None = None
+    ) -> torch.Tensor:
         """[B, L, D] -> [B, L, D], or only the last `num_queries` tokens' outputs [B, num_queries, D] (a last block
         whose other outputs nobody reads need not compute them)."""
         residual = hidden_states if num_queries is None else hidden_states[:, hidden_states.shape[1] - num_queries :]
-        hidden_states = residual + self.drop_path(self.attn(self.norm1(hidden_states), num_queries))
+        hidden_states = residual + self.drop_path(self.attn(self.norm1(hidden_states), num_queries, rope))
         return hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states)))
 
 
@@ -118,49 +136,85 @@ def build_blocks(
 
 
 class PatchEmbeddings(nn.Module):
-    """Non-overlapping patches -> tokens: [B, C, H, W] -> [B, (H/p)(W/p), D]."""
+    """Non-overlapping patches -> tokens in raster order. Images: [B, C, H, W] -> [B, (H/p)(W/p), D]. With
+    `tubelet_size` (a video model): clips [B, T, C, H, W] -> [B, (T/t)(H/p)(W/p), D] through 3-D tubelets; an image
+    is a one-frame clip, its frame repeated over the tubelet."""
 
-    def __init__(self, num_channels: int, hidden_size: int, patch_size: tuple[int, int]):
+    def __init__(
+        self, num_channels: int, hidden_size: int, patch_size: tuple[int, int], tubelet_size: int | None = None
+    ):
         super().__init__()
         self.num_channels = num_channels
         self.patch_size = patch_size
-        self.projection = nn.Conv2d(num_channels, hidden_size, kernel_size=patch_size, stride=patch_size)
+        self.tubelet_size = tubelet_size
+        if tubelet_size is None:
+            self.projection = nn.Conv2d(num_channels, hidden_size, kernel_size=patch_size, stride=patch_size)
+        else:
+            kernel = (tubelet_size, *patch_size)
+            self.projection = nn.Conv3d(num_channels, hidden_size, kernel_size=kernel, stride=kernel)
 
-    def grid_size(self, pixel_values: torch.Tensor) -> tuple[int, int]:
-        return (pixel_values.shape[-2] // self.patch_size[0], pixel_values.shape[-1] // self.patch_size[1])
+    def grid_size(self, pixel_values: torch.Tensor) -> tuple[int, ...]:
+        """(height, width) patches of an image model; (time, height, width) tokens of a video model."""
+        spatial = (pixel_values.shape[-2] // self.patch_size[0], pixel_values.shape[-1] // self.patch_size[1])
+        if self.tubelet_size is None:
+            return spatial
+        frames = pixel_values.shape[1] if pixel_values.ndim == 5 else 1
+        return (max(frames // self.tubelet_size, 1), *spatial)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         self.validate(pixel_values)
+        if self.tubelet_size is not None:
+            if pixel_values.ndim == 4:
+                pixel_values = pixel_values.unsqueeze(1)
+            if pixel_values.shape[1] == 1:
+                pixel_values = pixel_values.expand(-1, self.tubelet_size, -1, -1, -1)
+            pixel_values = pixel_values.transpose(1, 2)  # [B, C, T, H, W]
         return self.projection(pixel_values).flatten(2).transpose(1, 2)
 
     def validate(self, pixel_values: torch.Tensor) -> None:
         """Clear errors for the wrong rank, channel count or a size that is not a multiple of the patch."""
-        if pixel_values.ndim != 4:
+        video = self.tubelet_size is not None
+        name = "pixel_values_videos" if video and pixel_values.ndim == 5 else "pixel_values"
+        if pixel_values.ndim != 4 and not (video and pixel_values.ndim == 5):
+            expected = "[batch, channels, height, width]"
+            expected = f"[batch, frames, channels, height, width] or {expected}" if video else f"4-D {expected}"
+            raise ValueError(f"`{name}` must be a tensor of shape {expected}, got shape {tuple(pixel_values.shape)}.")
+        channels = pixel_values.shape[-3]
+        if channels != self.num_channels:
             raise ValueError(
-                f"`pixel_values` must be a 4-D tensor [batch, channels, height, width], got shape "
-                f"{tuple(pixel_values.shape)}."
+                f"`{name}` has {channels} channels but the model expects {self.num_channels} "
+                f"(config.num_channels); convert the inputs (e.g. to RGB) with the model's processor."
             )
-        if pixel_values.shape[1] != self.num_channels:
+        if (
+            video
+            and pixel_values.ndim == 5
+            and pixel_values.shape[1] > 1
+            and pixel_values.shape[1] % self.tubelet_size
+        ):
             raise ValueError(
-                f"`pixel_values` has {pixel_values.shape[1]} channels but the model expects {self.num_channels} "
-                f"(config.num_channels); convert the images (e.g. to RGB) with the model's image processor."
+                f"`{name}` has {pixel_values.shape[1]} frames, not a multiple of the tubelet size "
+                f"{self.tubelet_size} (config.tubelet_size)."
             )
         height, width = pixel_values.shape[-2:]
         if height % self.patch_size[0] or width % self.patch_size[1]:
             raise ValueError(
-                f"`pixel_values` of size {height}x{width} is not a multiple of the patch size {self.patch_size}."
+                f"`{name}` of size {height}x{width} is not a multiple of the patch size {self.patch_size}."
             )
 
 
 class ViTEmbeddings(nn.Module):
-    """Patch tokens + fixed sin-cos positions, optional token dropping, then CLS/register tokens in front."""
+    """Patch tokens + positions (fixed sin-cos, learned, or none for rotary models), optional token dropping, then
+    CLS/register tokens in front."""
 
     def __init__(self, config: SSLViTConfig):
         super().__init__()
         self.config = config
-        self.grid_size = config.grid_size
+        self.grid_size = config.token_grid_size
         self.patch_embeddings = PatchEmbeddings(
-            config.num_channels, config.hidden_size, _as_pair(config.patch_size, "patch_size")
+            config.num_channels,
+            config.hidden_size,
+            _as_pair(config.patch_size, "patch_size"),
+            tubelet_size=config.tubelet_size if config.is_video else None,
         )
         self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size)) if config.use_cls_token else None
         self.register_tokens = (
@@ -168,13 +222,22 @@ class ViTEmbeddings(nn.Module):
             if config.num_register_tokens
             else None
         )
-        # Fixed, so not saved: _init_weights recomputes it, also after loading on the meta device.
-        self.register_buffer("position_embeddings", self.build_position_table(), persistent=False)
+        if config.position_embedding_type == "learned":
+            self.position_embeddings = nn.Parameter(self.build_position_table())
+        elif config.position_embedding_type == "sincos":
+            # Fixed, so not saved: _init_weights recomputes it, also after loading on the meta device.
+            self.register_buffer("position_embeddings", self.build_position_table(), persistent=False)
+        else:  # rotary: positions enter in every attention layer
+            self.position_embeddings = None
 
     def build_position_table(self) -> torch.Tensor:
+        if len(self.grid_size) == 3:
+            return sincos_3d(self.config.hidden_size, self.grid_size)
         return sincos_2d(self.config.hidden_size, self.grid_size)
 
-    def positions_for(self, grid_size: tuple[int, int], interpolate_pos_encoding: bool) -> torch.Tensor:
+    def positions_for(self, grid_size: tuple[int, ...], interpolate_pos_encoding: bool) -> torch.Tensor:
+        if len(grid_size) == 3:
+            return resize_3d_table(self.position_embeddings, self.grid_size, grid_size, interpolate_pos_encoding)
         if tuple(grid_size) != tuple(self.grid_size) and not interpolate_pos_encoding:
             size = tuple(g * p for g, p in zip(self.grid_size, self.patch_embeddings.patch_size))
             raise ValueError(
@@ -184,6 +247,14 @@ class ViTEmbeddings(nn.Module):
             )
         return resize_2d_table(self.position_embeddings, self.grid_size, grid_size)
 
+    def rope(self, grid_size: tuple[int, ...], keep_indices: torch.Tensor | None, device) -> Rope | None:
+        """Rotary tables for the encoded tokens (all, or `keep_indices` [B, K]); None without rotary positions."""
+        if self.position_embeddings is not None or self.config.position_embedding_type != "rope":
+            return None
+        grid = tuple(grid_size) if len(grid_size) == 3 else (1, *grid_size)
+        ids = torch.arange(math.prod(grid), device=device) if keep_indices is None else keep_indices
+        return rope_for_tokens(ids, grid, self.config.hidden_size // self.config.num_attention_heads)
+
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -191,8 +262,9 @@ class ViTEmbeddings(nn.Module):
         interpolate_pos_encoding: bool = False,
     ) -> torch.Tensor:
         tokens = self.patch_embeddings(pixel_values)  # [B, N, D]
-        positions = self.positions_for(self.patch_embeddings.grid_size(pixel_values), interpolate_pos_encoding)
-        tokens = tokens + positions.to(tokens.dtype)
+        if self.position_embeddings is not None:
+            grid = self.patch_embeddings.grid_size(pixel_values)
+            tokens = tokens + self.positions_for(grid, interpolate_pos_encoding).to(tokens.dtype)
         if keep_indices is not None:
             tokens = gather_tokens(tokens, keep_indices)  # [B, K, D]: dropped tokens are never computed on
         prefix = [t for t in (self.cls_token, self.register_tokens) if t is not None]
@@ -200,3 +272,12 @@ class ViTEmbeddings(nn.Module):
             batch = tokens.shape[0]
             tokens = torch.cat([t.expand(batch, -1, -1).to(tokens.dtype) for t in prefix] + [tokens], dim=1)
         return tokens
+
+
+def rope_for_tokens(token_ids: torch.Tensor, grid_size: tuple[int, int, int], head_dim: int) -> Rope:
+    """Rotary tables for raster-order token ids [L] or [B, L] of a (time, height, width) grid, shaped to broadcast
+    over attention heads: [1 or B, 1, L, head_dim]."""
+    cos, sin = rope_tables(token_coordinates(token_ids, grid_size), head_dim)
+    if token_ids.ndim == 1:
+        cos, sin = cos.unsqueeze(0), sin.unsqueeze(0)
+    return cos.unsqueeze(1), sin.unsqueeze(1)

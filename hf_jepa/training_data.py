@@ -1,0 +1,74 @@
+"""What `hf-jepa pretrain` and `hf-jepa evaluate` feed a method: its dataset and collators, per modality (images
+for I-JEPA / MAE / DINO, clips for V-JEPA)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from datasets import DatasetDict
+
+from .data import DIGITS, ImageCollator, image_transform, load_image_dataset, resolve_columns
+from .moving_digits import MOVING_DIGITS
+from .registry import Method
+from .video_data import VideoClipCollator, load_video_dataset, resolve_video_columns
+
+MOTION_LABEL = "direction"  # the moving digits' second label
+
+
+def default_dataset(method: Method) -> str:
+    """The embedded default data of the method's modality: digits, or moving-digit clips."""
+    return MOVING_DIGITS if method.modality == "video" else DIGITS
+
+
+@dataclass
+class TrainingData:
+    data: DatasetDict  # "train" and "eval" splits
+    train_collator: Callable  # rows -> model inputs (random temporal crops for clips)
+    eval_collator: Callable  # rows -> model inputs + labels, deterministic (centred clips)
+    label_column: str | None  # None: the dataset has no labels, so no kNN / probe evaluation
+    unit: str  # "images" or "clips", for logs
+    # Other label columns worth a second evaluation: the moving digits' motion `direction`, which a video objective
+    # should capture and an image one cannot.
+    extra_label_columns: list[str] = field(default_factory=list)
+
+    def eval_collator_for(self, label_column: str) -> Callable:
+        """The evaluation collator with another label column."""
+        return replace(self.eval_collator, label_column=label_column)
+
+
+def load_training_data(
+    method: Method,
+    config,
+    processor,
+    dataset: str | None = None,
+    media_column: str | None = None,
+    label_column: str | None = "label",
+    load_size: int | tuple[int, int] | None = None,
+    frames_per_clip: int | None = None,
+    frame_stride: int = 1,
+) -> TrainingData:
+    """The dataset (default: the method's embedded one) and its collators at the processor's size and statistics.
+    Images are loaded at `load_size` (default: the model's size) and cropped on device; clips take
+    `frames_per_clip` frames (default: the config's `num_frames`) `frame_stride` apart."""
+    dataset = dataset or default_dataset(method)
+    size = (processor.size["height"], processor.size["width"])
+    mean, std = processor.image_mean, processor.image_std
+    if method.modality == "video":
+        frames = frames_per_clip or config.num_frames
+        data = load_video_dataset(
+            dataset, frames_per_clip=frames, frame_stride=frame_stride, video_column=media_column
+        )
+        column, label_column = resolve_video_columns(data["train"], media_column, label_column)
+
+        def collator(train: bool, labels: str | None) -> VideoClipCollator:
+            return VideoClipCollator(size, mean, std, frames, frame_stride, train, column, labels)
+
+        extra = [c for c in (MOTION_LABEL,) if c in data["train"].column_names and c != label_column]
+        return TrainingData(data, collator(True, None), collator(False, label_column), label_column, "clips", extra)
+    data = load_image_dataset(dataset, image_size=max(size))
+    column, label_column = resolve_columns(data["train"], media_column, label_column)
+    train = ImageCollator(image_transform(load_size or size, mean, std), column)
+    evaluation = ImageCollator(image_transform(size, mean, std), column, label_column)
+    return TrainingData(data, train, evaluation, label_column, "images")
+
+
+__all__ = ["TrainingData", "default_dataset", "load_training_data"]
