@@ -114,9 +114,11 @@ def main() -> None:
     described = {
         "encoders": f"baseline: processor + encoder forward of the {len(models)} models",
         "embed (in process)": "embeddings tab, model side only (PCA overlay, 8 neighbours, map)",
-        "predict (in process)": "predictions tab, model side only (MAE, I-JEPA, DINO views)",
-        "/embed": "`/embed` through gradio_client: upload, run, answer (30 PNG files written)",
-        "/predict": "`/predict` through gradio_client: upload, run, answer (8 PNG files written)",
+        "predict (in process)": "predictions tab, model side only "
+        f"({', '.join(m.method.name for m in models)} views)",
+        # per model: the PCA overlay, 8 neighbours and the map
+        "/embed": f"`/embed` through gradio_client: upload, run, answer ({10 * len(models)} PNG files written)",
+        "/predict": "`/predict` through gradio_client: upload, run, answer (a PNG file per picture)",
         "/embed + downloads": "`/embed`, and the client downloads every file in turn",
         "/predict + downloads": "`/predict`, and the client downloads every file in turn",
     }

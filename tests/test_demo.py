@@ -472,3 +472,15 @@ def test_load_models_endpoint_shows_clear_errors_and_loads_good_folders(demo_cli
     assert titles[:4] == (f"### dino\n`{model_dirs['dino']}`", f"### mae\n`{model_dirs['mae']}`", "", "")
     shown = columns(client.predict(upload(saved(random_image(), tmp_path, "x.png")), api_name="/embed"), 4)
     assert [numbers and numbers["method"] for *_, numbers in shown] == ["dino", "mae", None, None]
+
+
+def test_space_metadata_parses_and_points_at_the_app():
+    from pathlib import Path
+
+    from huggingface_hub import SpaceCard
+
+    demos = Path(__file__).parents[1] / "demos"
+    card = SpaceCard.load(demos / "README.md")
+    assert card.data.sdk == "gradio" and (demos / card.data.app_file).is_file()
+    assert {"ijepa", "mae", "dino", "vjepa"} <= set(card.data.tags)
+    assert len(card.data.short_description) <= 60  # the Hub's limit
