@@ -55,7 +55,8 @@ def _check_image_files(paths: list[str], argument: str) -> None:
         )
 
 
-def _folder_split(folder: str, argument: str) -> Dataset:
+def _folder_images(folder: str, argument: str) -> tuple[list[str], list[str]]:
+    """Image paths under `folder` and their class (the sub-folder they are in), checked to open."""
     paths, labels = [], []
     for root, _, files in sorted(os.walk(folder)):
         for name in sorted(files):
@@ -65,21 +66,27 @@ def _folder_split(folder: str, argument: str) -> Dataset:
     if not paths:
         raise ValueError(f"`{argument}` ({folder}) contains no image files ({', '.join(IMAGE_EXTENSIONS)}).")
     _check_image_files(paths, argument)
-    classes = sorted(set(labels))
+    return paths, labels
+
+
+def _labelled(paths: list[str], labels: list[str], classes: list[str]) -> Dataset:
     rows = {"image": paths, "label": [classes.index(label) for label in labels]}
     return Dataset.from_dict(rows).cast_column("image", Image())
 
 
 def image_folder_dataset(folder: str, argument: str = "--dataset", eval_fraction: float = 0.2) -> DatasetDict:
     """A folder of images whose sub-folders are the classes. `train/` and `val/` (or test/...) sub-folders are used
-    as splits when present; otherwise a fixed 80/20 split is made."""
+    as splits when present (classes numbered over both, so a class missing from one split shifts nothing);
+    otherwise a fixed 80/20 split is made."""
     entries = {e.lower(): e for e in os.listdir(folder)}
     eval_name = next((entries[n] for n in EVAL_SPLIT_NAMES if n in entries), None)
     if "train" in entries and eval_name:
-        train = _folder_split(os.path.join(folder, entries["train"]), argument)
-        evaluation = _folder_split(os.path.join(folder, eval_name), argument)
-        return DatasetDict(train=train, eval=evaluation)
-    return _split(_folder_split(folder, argument), eval_fraction)
+        train = _folder_images(os.path.join(folder, entries["train"]), argument)
+        evaluation = _folder_images(os.path.join(folder, eval_name), argument)
+        classes = sorted(set(train[1]) | set(evaluation[1]))
+        return DatasetDict(train=_labelled(*train, classes), eval=_labelled(*evaluation, classes))
+    paths, labels = _folder_images(folder, argument)
+    return _split(_labelled(paths, labels, sorted(set(labels))), eval_fraction)
 
 
 def _split(dataset: Dataset, eval_fraction: float) -> DatasetDict:

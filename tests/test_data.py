@@ -109,3 +109,17 @@ def test_collator_converts_modes_and_normalises():
     assert batch["labels"].tolist() == [1, 0]
     with pytest.raises(ValueError, match="image_column"):
         ImageCollator(image_transform(8, [0.5] * 3, [0.5] * 3), "pixels")(rows)
+
+
+def test_train_and_eval_folders_number_classes_alike(tmp_path):
+    for split, classes in (("train", ("ant", "bee", "cat")), ("val", ("bee", "cat"))):  # no ant to evaluate
+        for name in classes:
+            (tmp_path / split / name).mkdir(parents=True)
+            PILImage.new("RGB", (8, 8), (len(name), 0, 0)).save(tmp_path / split / name / "0.png")
+    data = data_module.image_folder_dataset(str(tmp_path))
+
+    def classes(split):
+        files = data[split].cast_column("image", Image(decode=False))["image"]
+        return {file["path"].split("/")[-2]: label for file, label in zip(files, data[split]["label"])}
+
+    assert classes("train") == {"ant": 0, "bee": 1, "cat": 2} and classes("eval") == {"bee": 1, "cat": 2}
