@@ -198,6 +198,7 @@ def pretrain(argv: list[str]) -> dict:
         data_args.load_size,
         data_args.frames_per_clip,
         data_args.frame_stride,
+        seed=training_args.seed,
     )
     data, label_column = inputs.data, inputs.label_column
     dataset_name = data_args.dataset or default_dataset(method)

@@ -98,10 +98,17 @@ class TrainingDivergedError(RuntimeError):
 
 
 class _PerStepSchedules(TrainerCallback):
-    """Sets the weight decay before each optimizer step and updates the EMA target after it."""
+    """Sets the weight decay before each optimizer step and updates the EMA target after it; tells epoch-aware
+    collators the epoch."""
 
     def __init__(self, trainer: "SSLTrainer"):
         self.trainer = trainer
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        # Collators that draw per-epoch randomness (video windows) key it by the epoch: a resumed run redraws the same.
+        collator = self.trainer.data_collator
+        if hasattr(collator, "set_epoch"):
+            collator.set_epoch(int(state.epoch + 1e-6))  # state.epoch = epoch index at an epoch's start
 
     def on_step_begin(self, args, state, control, **kwargs):
         self.trainer.apply_weight_decay(state.global_step)

@@ -45,10 +45,12 @@ def load_training_data(
     load_size: int | tuple[int, int] | None = None,
     frames_per_clip: int | None = None,
     frame_stride: int = 1,
+    seed: int = 0,
 ) -> TrainingData:
     """The dataset (default: the method's embedded one) and its collators at the processor's size and statistics.
     Images are loaded at `load_size` (default: the model's size) and cropped on device; clips take
-    `frames_per_clip` frames (default: the config's `num_frames`) `frame_stride` apart."""
+    `frames_per_clip` frames (default: the config's `num_frames`) `frame_stride` apart, training windows keyed by
+    `seed`."""
     dataset = dataset or default_dataset(method)
     size = (processor.size["height"], processor.size["width"])
     mean, std = processor.image_mean, processor.image_std
@@ -60,7 +62,7 @@ def load_training_data(
         column, label_column = resolve_video_columns(data["train"], media_column, label_column)
 
         def collator(train: bool, labels: str | None) -> VideoClipCollator:
-            return VideoClipCollator(size, mean, std, frames, frame_stride, train, column, labels)
+            return VideoClipCollator(size, mean, std, frames, frame_stride, train, column, labels, seed=seed)
 
         extra = [c for c in (MOTION_LABEL,) if c in data["train"].column_names and c != label_column]
         return TrainingData(data, collator(True, None), collator(False, label_column), label_column, "clips", extra)

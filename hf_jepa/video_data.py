@@ -1,6 +1,7 @@
 """Video datasets (the embedded moving digits, video folders, saved or Hub `datasets`) and the collator that turns
 rows into clips. The video counterpart of `data.py`, whose split logic it shares."""
 
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -164,6 +165,15 @@ def load_video_dataset(
     return DatasetDict(checked)
 
 
+def _identity(source: VideoSource) -> bytes:
+    """What tells one video from another: its path, or its content for in-memory files."""
+    if isinstance(source, dict):
+        source = source.get("bytes") or source.get("path") or b""
+    if isinstance(source, bytes | bytearray):
+        return hashlib.blake2b(source, digest_size=16).digest()
+    return os.fspath(source).encode()
+
+
 def clip_to_pixel_values(clip: torch.Tensor, size: int | tuple[int, int], mean, std) -> torch.Tensor:
     """uint8 RGB frames [T, H, W, 3] -> normalised float [T, 3, *size]: bilinear (antialiased) resize of the uint8
     frames, rescale to [0, 1], normalise; the same steps, in the same order, as `SSLVideoProcessor`."""
@@ -179,8 +189,10 @@ def clip_to_pixel_values(clip: torch.Tensor, size: int | tuple[int, int], mean, 
 @dataclass
 class VideoClipCollator:
     """Rows -> {"pixel_values_videos": [B, T, 3, H, W]} (plus "labels" when `label_column` is set). Training: one
-    random temporal crop per video, from torch's global RNG (so Trainer's RNG checkpointing makes a resumed run draw
-    the same clips); evaluation: the centred clip. Frames are only resized; training views are cut on the device."""
+    random temporal window per video, drawn from a generator keyed by (`seed`, epoch, video), so a resumed run draws
+    the same windows as an uninterrupted one (data loaders collate ahead of checkpoints, so the global RNG would not)
+    and every epoch new ones; `SSLTrainer` sets the epoch (`set_epoch`). Evaluation: the centred clip. Frames are
+    only resized; training views are cut on the device."""
 
     size: int | tuple[int, int]
     mean: Sequence[float]
@@ -190,13 +202,25 @@ class VideoClipCollator:
     train: bool = True
     video_column: str = "video"
     label_column: str | None = None
+    seed: int = 0
+    epoch: int = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def window_generator(self, source: VideoSource) -> torch.Generator:
+        """The generator of `source`'s training window this epoch."""
+        key = hashlib.blake2b(f"{self.seed}/{self.epoch}/".encode(), digest_size=8)
+        key.update(_identity(source))
+        return torch.Generator().manual_seed(int.from_bytes(key.digest(), "little") & ((1 << 63) - 1))
 
     def __post_init__(self):
         clip_span(self.frames_per_clip, self.frame_stride)  # fail at construction, not in the first batch
 
     def clip(self, source: VideoSource) -> torch.Tensor:
         """One normalised clip [T, 3, H, W] of `source`."""
-        frames = read_clip(source, self.frames_per_clip, self.frame_stride, random=self.train)
+        generator = self.window_generator(source) if self.train else None
+        frames = read_clip(source, self.frames_per_clip, self.frame_stride, random=self.train, generator=generator)
         return clip_to_pixel_values(frames, self.size, self.mean, self.std)
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:

@@ -350,11 +350,25 @@ def test_collator_shapes_labels_and_clip_choice(ramp):
     train = VideoClipCollator(8, mean, std, frames_per_clip=3, frame_stride=4, train=True)
     assert "labels" not in train(rows)
     torch.manual_seed(1)
-    first = train(rows * 4)["pixel_values_videos"]
-    torch.manual_seed(1)
-    assert torch.equal(train(rows * 4)["pixel_values_videos"], first)  # the global RNG decides the clips
-    starts = {round((float(clip[0].mean() * std[0] + mean[0]) * 255 - 8) / 15) for clip in first}
-    assert len(starts) > 1 and starts <= set(range(16 - 8))
+    first = train(rows)["pixel_values_videos"]
+    torch.manual_seed(2)
+    assert torch.equal(train(rows)["pixel_values_videos"], first)  # the global RNG plays no part (resume is exact)
+    assert torch.equal(first[0], first[1])  # one window per (seed, epoch, video)
+
+    def start(clip):
+        return round((float(clip[0].mean() * std[0] + mean[0]) * 255 - 8) / 15)
+
+    def starts_over_epochs(collator):
+        starts = []
+        for epoch in range(12):
+            collator.set_epoch(epoch)
+            starts.append(start(collator(rows[:1])["pixel_values_videos"][0]))
+        return starts
+
+    starts = starts_over_epochs(train)
+    assert len(set(starts)) > 1 and set(starts) <= set(range(16 - 8))  # a new window every epoch
+    train.seed = 1
+    assert starts_over_epochs(train) != starts  # and the seed decides them
 
     with pytest.raises(ValueError, match="no `video` column"):
         evaluation([{"clip": ramp}])

@@ -312,3 +312,30 @@ def test_few_trainer_steps_reduce_the_loss(tmp_path, position_embedding_type, st
     assert after < most * before, (before, after)
     logged = [entry for entry in trainer.state.log_history if "loss_mask_set_0" in entry]
     assert logged and {"loss_mask_set_1", "target_std", "ema_momentum"} <= set(logged[0])
+
+
+def _video_trainer(output_dir, data, **overrides):
+    from hf_jepa.video_data import VideoClipCollator
+    from hf_jepa.views import RandomResizedCropFlip
+
+    torch.manual_seed(0)
+    model = VJEPASSLForPreTraining(tiny_vjepa_config())
+    collator = VideoClipCollator(16, (0.5,) * 3, (0.5,) * 3, frames_per_clip=4, frame_stride=2, train=True)
+    args = tiny_training_args(output_dir, max_steps=4, **overrides)
+    views = RandomResizedCropFlip(16, (0.3, 1.0), (0.75, 1.35))
+    return SSLTrainer(model=model, args=args, train_dataset=data, data_collator=collator, train_views=views)
+
+
+def test_resume_on_real_clips_equals_uninterrupted(tmp_path):
+    """Random temporal windows (collator, global RNG), clip crops and masks (per-step generator) all resume."""
+    from hf_jepa.video_data import load_video_dataset
+
+    data = load_video_dataset(cache_dir=str(tmp_path / "cache"), num_clips=20, frames_per_clip=4, frame_stride=2)
+    straight = _video_trainer(tmp_path / "run", data["train"], save_strategy="steps", save_steps=2)
+    straight.train()
+    resumed = _video_trainer(tmp_path / "resumed", data["train"])
+    resumed.train(resume_from_checkpoint=str(tmp_path / "run" / "checkpoint-2"))
+    expected, got = straight.model.state_dict(), resumed.model.state_dict()
+    assert resumed.state.global_step == 4
+    for name, value in expected.items():
+        assert torch.allclose(got[name], value, atol=1e-6), name
