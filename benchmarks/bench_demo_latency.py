@@ -1,7 +1,7 @@
 """Latency of the Gradio demo's endpoints on a 224x224 image, against the bare encoder forward on the same input.
 
 The app is served by `hf-jepa demo` in its own process with the main job's models (`hf-jepa pretrain --method
-ijepa|mae|dino --output_dir DIR`, 32 px digits models) and the full digits gallery, and called through
+ijepa|mae|dino|vjepa --output_dir DIR`, 32 px models) and the full digits gallery, and called through
 `gradio_client` from this process as a visitor's browser would: upload, run, answer; and, in other rows, with the
 result files downloaded one after the other. The model-side work of each endpoint is also timed here without the
 web layer, and the baseline is the models' processor + encoder forward on the same image. Everything is timed in
