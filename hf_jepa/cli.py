@@ -16,7 +16,7 @@ from .evaluation import evaluate_encoder
 from .export import FORMATS, export_to_transformers
 from .hub import load_results, write_model_card
 from .push import push, push_training_run, training_push_repo
-from .registry import METHODS, default_processor, get_method, method_of_model_type, saved_processor
+from .registry import METHODS, default_processor, get_method, method_of_model_type, model_processor, saved_processor
 from .remote_code import export_remote_code
 from .trainer import SSLTrainer, SSLTrainingArguments, TrainingDivergedError
 from .training_data import default_dataset, load_training_data
@@ -290,10 +290,7 @@ def evaluate(argv: list[str]) -> dict:
     config = AutoConfig.from_pretrained(args.model)
     method = method_of_model_type(config.model_type)
     encoder = AutoModel.from_pretrained(args.model)
-    try:
-        processor = saved_processor(method, args.model)
-    except OSError:
-        processor = default_processor(method, config)
+    processor = model_processor(method, args.model, config)
     inputs = load_training_data(
         method,
         config,

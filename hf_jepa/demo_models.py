@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from datasets import ClassLabel, Dataset, concatenate_datasets
 from datasets import Image as ImageFeature
 from PIL import Image
-from transformers import AutoImageProcessor, PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedConfig, PreTrainedModel
 
 from .data import DIGITS, load_image_dataset, resolve_columns
-from .registry import METHODS, Method, default_processor, method_of_model_type
+from .registry import METHODS, Method, method_of_model_type, model_processor
 from .visualize import fit_pca, project
 
 # Modes PIL converts to RGB without a choice to make (alpha is composited on white first).
@@ -130,10 +130,7 @@ def load_demo_model(name: str) -> DemoModel:
     prefix = model.base_model_prefix + "."
     if any(key.startswith(prefix) for key in info["missing_keys"]):
         raise ValueError(f"`{name}` does not hold the weights of a {method.name} encoder.")
-    try:
-        processor = AutoImageProcessor.from_pretrained(location)
-    except (OSError, ValueError):  # a folder saved without its processor: the method's default at the model's size
-        processor = default_processor(method, model.config)
+    processor = model_processor(method, location, model.config)  # image or video processor, saved or default
     return DemoModel(name, method, model.eval(), processor, has_pretraining_head=not info["missing_keys"])
 
 

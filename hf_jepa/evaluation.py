@@ -9,19 +9,9 @@ from .data import ImageCollator, image_transform, resolve_columns
 
 
 @torch.no_grad()
-def extract_features(
-    encoder,
-    dataset,
-    transform=None,
-    image_column="image",
-    label_column="label",
-    batch_size=256,
-    progress: bool = True,
-    collate=None,
-):
-    """Pooled encoder features [N, D] and labels [N] of a `datasets.Dataset`: rows go through `collate` (e.g. a
-    `VideoClipCollator` in eval mode), or an `ImageCollator` of `transform` and the two columns."""
-    collate = collate or ImageCollator(transform, image_column, label_column)
+def extract_features(encoder, dataset, collate, batch_size=256, progress: bool = True):
+    """Pooled encoder features [N, D] and labels [N] of a `datasets.Dataset` whose rows `collate` turns into the
+    encoder's input and "labels" (an `ImageCollator`, or a `VideoClipCollator` in eval mode)."""
     device = next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
@@ -109,10 +99,7 @@ def evaluate_encoder(
         collate = ImageCollator(transform, image_column, label_column)
 
     def run(model):
-        splits = [
-            extract_features(model, data[s], batch_size=batch_size, progress=progress, collate=collate)
-            for s in ("train", "eval")
-        ]
+        splits = [extract_features(model, data[s], collate, batch_size, progress) for s in ("train", "eval")]
         return evaluate_features(*splits)
 
     results = run(encoder)

@@ -170,16 +170,10 @@ def model_card(
     return card
 
 
-def write_model_card(
-    model_dir: str,
-    results: dict | None = None,
-    export=None,
-    model_id: str | None = None,
-    source: str | None = None,
-    license: str | None = None,
-) -> str:
-    """Write `model_card(...)` as README.md into `model_dir` (or the export's folder); returns its path."""
-    card = model_card(model_dir, results, export=export, model_id=model_id, source=source, license=license)
+def write_model_card(model_dir: str, results: dict | None = None, export=None, **card_args) -> str:
+    """Write `model_card(model_dir, results, export, **card_args)` as README.md into `model_dir` (or the export's
+    folder); returns its path."""
+    card = model_card(model_dir, results, export=export, **card_args)
     # Check the metadata round-trips through huggingface_hub's parser (offline; `card.validate()` needs the network).
     parsed = ModelCard(str(card)).data
     if parsed.to_dict() != card.data.to_dict():

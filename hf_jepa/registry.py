@@ -199,6 +199,14 @@ def saved_processor(method: Method, model_dir: str):
     return processor_class.from_pretrained(model_dir)
 
 
+def model_processor(method: Method, model_dir: str, config):
+    """The folder's saved processor, or the method's default at the config's size for a folder saved without one."""
+    try:
+        return saved_processor(method, model_dir)
+    except (OSError, ValueError):
+        return default_processor(method, config)
+
+
 def get_method(name: str) -> Method:
     if name not in METHODS:
         raise ValueError(f"Unknown method {name!r}: choose one of {sorted(METHODS)}.")

@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .registry import Method, default_processor, method_of_model_type, read_saved_config, saved_processor
+from .registry import Method, method_of_model_type, model_processor, read_saved_config
 
 AUTO_CLASSES = {
     "AutoModel": "model_class",
@@ -66,10 +66,7 @@ def export_remote_code(model_dir: str, output_dir: str) -> list[str]:
     `auto_map` entries to `output_dir`; returns the files written."""
     method: Method = method_of_model_type(read_saved_config(model_dir).get("model_type"))
     model = method.pretraining_class.from_pretrained(model_dir)
-    try:
-        processor = saved_processor(method, model_dir)
-    except OSError:
-        processor = default_processor(method, model.config)
+    processor = model_processor(method, model_dir, model.config)
 
     os.makedirs(output_dir, exist_ok=True)
     model.save_pretrained(output_dir)

@@ -77,18 +77,23 @@ def test_tubelet_tokens_and_images_as_one_frame_clips():
 
 
 @pytest.mark.parametrize("position_embedding_type", ["sincos", "rope"])
-def test_kept_tokens_are_encoded_as_in_a_sequence_of_their_own(position_embedding_type):
-    """Dropping tokens: the kept tokens keep their own positions (table rows or rotary angles)."""
+def test_kept_tokens_keep_the_positions_of_their_ids(position_embedding_type):
+    """Dropping tokens: each kept token is placed by its token id (table row or rotary angle), not by where it sits
+    in the kept sequence: listing the same ids in another order permutes the outputs and changes nothing else."""
     model = VJEPASSLModel(tiny_vjepa_config(position_embedding_type=position_embedding_type)).eval()
     keep = torch.tensor([[0, 5, 17, 30], [3, 4, 20, 31]])
+    order = torch.tensor([[2, 0, 3, 1], [1, 3, 0, 2]])
     with torch.no_grad():
         kept = model(clips(), keep_indices=keep).last_hidden_state
-        model.layers = model.layers[:0]  # no attention: each token's output depends on its own position only
+        shuffled = model(clips(), keep_indices=keep.gather(1, order)).last_hidden_state
+        by_sequence_slot = model(clips(), keep_indices=torch.arange(4).expand(2, -1)).last_hidden_state
+        model.layers = model.layers[:0]  # no attention: a token's output is its own embedding (+ table row)
         alone = model(clips(), keep_indices=keep).last_hidden_state
         full = model(clips()).last_hidden_state
     assert kept.shape == (2, 4, 32)
-    if position_embedding_type == "sincos":
-        torch.testing.assert_close(alone, gather_tokens(full, keep))
+    torch.testing.assert_close(shuffled, gather_tokens(kept, order), atol=1e-5, rtol=0)
+    assert not torch.allclose(kept, by_sequence_slot, atol=1e-3)  # other ids, other positions
+    torch.testing.assert_close(alone, gather_tokens(full, keep))
 
 
 def test_shorter_clips_take_the_first_positions_and_other_sizes_need_interpolation():
