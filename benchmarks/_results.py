@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from hf_jepa.trainer import ema_update_
+from hf_jepa.engine.schedules import ema_update_
 
 RESULTS_PATH = Path(__file__).with_name("RESULTS.md")
 _HEADER = (

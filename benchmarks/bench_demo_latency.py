@@ -21,9 +21,9 @@ import torch
 from _results import make_parser, markdown_table, report, restart_load_measurement, time_ms
 from PIL import Image
 
-from hf_jepa.demo_embeddings import embedding_view
-from hf_jepa.demo_models import DemoStore, encode_images
-from hf_jepa.demo_predictions import PredictionRequest, predict
+from hf_jepa.demo.embeddings import embedding_view
+from hf_jepa.demo.loading import DemoStore, encode_images
+from hf_jepa.demo.predictions import PredictionRequest, predict
 
 DEFAULT_MODELS = [f"/tmp/demo_models/{method}" for method in ("ijepa", "mae", "dino")]
 IMAGE_SIDE = 224
@@ -114,8 +114,7 @@ def main() -> None:
     described = {
         "encoders": f"baseline: processor + encoder forward of the {len(models)} models",
         "embed (in process)": "embeddings tab, model side only (PCA overlay, 8 neighbours, map)",
-        "predict (in process)": "predictions tab, model side only "
-        f"({', '.join(m.method.name for m in models)} views)",
+        "predict (in process)": f"predictions tab, model side only ({', '.join(m.method.name for m in models)} views)",
         # per model: the PCA overlay, 8 neighbours and the map
         "/embed": f"`/embed` through gradio_client: upload, run, answer ({10 * len(models)} PNG files written)",
         "/predict": "`/predict` through gradio_client: upload, run, answer (a PNG file per picture)",

@@ -4,8 +4,8 @@ per-parameter Python loop `t.mul_(m).add_(o, alpha=1 - m)`. Also checks that bot
 import torch
 from _results import default_device, make_parser, markdown_table, report, time_ms
 
-from hf_jepa import IJepaSSLConfig, IJepaSSLModel
-from hf_jepa.trainer import ema_update_
+from hf_jepa import IJEPASSLConfig, IJEPASSLModel
+from hf_jepa.engine.schedules import ema_update_
 
 MAX_DIFF = 1e-5  # lerp and mul + add round differently: about one ulp apart per update, not more
 
@@ -24,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
 
     # The default config is the ViT-B/16 encoder (~86M parameters): the online network, and a target copy per method.
-    online = [p.detach().to(args.device) for p in IJepaSSLModel(IJepaSSLConfig()).parameters()]
+    online = [p.detach().to(args.device) for p in IJEPASSLModel(IJEPASSLConfig()).parameters()]
     numel = sum(p.numel() for p in online)
     fused_target = [p.clone() for p in online]
     loop_target = [p.clone() for p in online]
@@ -55,7 +55,7 @@ def main() -> None:
     table = markdown_table(["update", "ms / update: median (IQR)", "effective GB/s", "speed-up vs loop"], rows)
     ok = max_diff < MAX_DIFF
     body = (
-        f"{len(online)} tensors, {numel / 1e6:.1f}M fp32 parameters (IJepaSSLModel, default ViT-B/16 config) on "
+        f"{len(online)} tensors, {numel / 1e6:.1f}M fp32 parameters (IJEPASSLModel, default ViT-B/16 config) on "
         f"{args.device.type}; momentum {args.momentum}; {args.reps} timed updates each, interleaved, after 3 warm-up. "
         f"Effective GB/s counts the minimal 3 × 4 bytes per parameter.\n\n{table}\n\n"
         f"Agreement after {args.check_steps} updates: max abs diff {max_diff:.2e} (tolerance {MAX_DIFF:g}): "

@@ -1,4 +1,4 @@
-"""I-JEPA training throughput of `IJepaSSLForPreTraining` at 224 px: one step = forward (masks sampled by the model
+"""I-JEPA training throughput of `IJEPASSLForPreTraining` at 224 px: one step = forward (masks sampled by the model
 from a seeded generator), backward, fused AdamW step and EMA update of the target encoder.
 
 Reports seconds per step and images/s, the step's matmul FLOPs, the achieved FLOP/s as a fraction of the matmul peak
@@ -12,7 +12,7 @@ import torch
 import torch.utils.flop_counter as flop_counter
 from _results import default_device, make_parser, markdown_table, report, time_ms, training_step
 
-from hf_jepa import IJepaSSLConfig, IJepaSSLForPreTraining
+from hf_jepa import IJEPASSLConfig, IJEPASSLForPreTraining
 
 # name: (hidden size, layers, heads, default batch size), all with 16 px patches.
 MODELS = {"tiny": (192, 12, 3, 16), "small": (384, 12, 6, 16), "base": (768, 12, 12, 64)}
@@ -29,9 +29,9 @@ CPU_ATTENTION_FLOPS = {
 }
 
 
-def build_model(name: str, predictor_depth: int, device: torch.device) -> IJepaSSLForPreTraining:
+def build_model(name: str, predictor_depth: int, device: torch.device) -> IJEPASSLForPreTraining:
     hidden, layers, heads, _ = MODELS[name]
-    config = IJepaSSLConfig(
+    config = IJEPASSLConfig(
         hidden_size=hidden,
         num_hidden_layers=layers,
         num_attention_heads=heads,
@@ -39,10 +39,10 @@ def build_model(name: str, predictor_depth: int, device: torch.device) -> IJepaS
         predictor_num_hidden_layers=predictor_depth,
         predictor_num_attention_heads=heads,  # officially the encoder's head count
     )
-    return IJepaSSLForPreTraining(config).to(device).train()
+    return IJEPASSLForPreTraining(config).to(device).train()
 
 
-def step_flops(config: IJepaSSLConfig, batch: int, context_len: int, target_len: int, attention_backward=2.0) -> int:
+def step_flops(config: IJEPASSLConfig, batch: int, context_len: int, target_len: int, attention_backward=2.0) -> int:
     """Model FLOPs of one training step, matmuls only (linear, conv, attention), for the step's context length Kc
     and target block size Kt. Backward costs twice the forward, except the patch embedding (its input needs no
     gradient); `attention_backward=2.5` also counts the score recompute of fused attention, as FlopCounterMode does.

@@ -10,13 +10,13 @@ import torch
 from _results import fused_adamw, make_parser, markdown_table, report, time_ms
 from reference_ijepa import OfficialIJepaStep
 
-from hf_jepa import IJepaSSLConfig, IJepaSSLForPreTraining
-from hf_jepa.trainer import ema_update_
+from hf_jepa import IJEPASSLConfig, IJEPASSLForPreTraining
+from hf_jepa.engine.schedules import ema_update_
 
 GOAL = 0.8  # DESIGN.md: at most 0.8x the official step time on the same hardware
 
 
-def copy_weights(model: IJepaSSLForPreTraining, official: OfficialIJepaStep) -> None:
+def copy_weights(model: IJEPASSLForPreTraining, official: OfficialIJepaStep) -> None:
     """Our state dict under the official module names."""
 
     def encoder_state(prefix):
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
 
     (dim, depth, heads), (pred_dim, pred_depth) = args.hidden, args.predictor
-    config = IJepaSSLConfig(
+    config = IJEPASSLConfig(
         min_keep=min(10, (args.image_size // 16) ** 2 // 8),
         image_size=args.image_size,
         hidden_size=dim,
@@ -63,7 +63,7 @@ def main() -> None:
         predictor_num_attention_heads=heads,
     )
     torch.manual_seed(0)
-    model = IJepaSSLForPreTraining(config).train()
+    model = IJEPASSLForPreTraining(config).train()
     official = OfficialIJepaStep(args.image_size, 16, dim, depth, heads, pred_dim, pred_depth)
     copy_weights(model, official)
 
@@ -114,7 +114,7 @@ def main() -> None:
             "baseline",
         ],
         [
-            "hf_jepa IJepaSSLForPreTraining step",
+            "hf_jepa IJEPASSLForPreTraining step",
             f"{ours:.3g}",
             f"{args.batch_size / ours:.2f}",
             f"{ratio:.2f}×",

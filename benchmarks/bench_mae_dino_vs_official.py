@@ -22,7 +22,7 @@ import torch
 from _results import fused_adamw, make_parser, markdown_table, report, time_ms
 
 from hf_jepa import DINOSSLConfig, DINOSSLForPreTraining, MAESSLConfig, MAESSLForPreTraining
-from hf_jepa.trainer import ema_update_
+from hf_jepa.engine.schedules import ema_update_
 
 GOAL = 0.8  # DESIGN.md: at most 0.8x the official step time on the same hardware
 TOLERANCE = 1e-5  # relative and absolute, on the loss

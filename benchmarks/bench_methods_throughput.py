@@ -26,8 +26,8 @@ from _results import default_device, make_parser, markdown_table, parameter_coun
 from hf_jepa import (
     DINOSSLConfig,
     DINOSSLForPreTraining,
-    IJepaSSLConfig,
-    IJepaSSLForPreTraining,
+    IJEPASSLConfig,
+    IJEPASSLForPreTraining,
     MAESSLConfig,
     MAESSLForPreTraining,
     MultiCropViews,
@@ -60,13 +60,13 @@ def build_model(method: str, name: str, device: torch.device) -> torch.nn.Module
         "num_attention_heads": heads,
     }
     if method == "ijepa":
-        config = IJepaSSLConfig(
+        config = IJEPASSLConfig(
             **backbone,
             predictor_hidden_size=384,
             predictor_num_hidden_layers=6,
             predictor_num_attention_heads=heads,  # officially the encoder's head count
         )
-        model = IJepaSSLForPreTraining(config)
+        model = IJEPASSLForPreTraining(config)
     elif method == "mae":
         config = MAESSLConfig(
             **backbone,

@@ -14,9 +14,9 @@ import torch
 from _results import make_parser, markdown_table, report, time_ms
 
 from hf_jepa import SSLVideoProcessor
-from hf_jepa.moving_digits import moving_digits_dataset
-from hf_jepa.video import clip_indices, read_frames, video_info
-from hf_jepa.video_data import VideoClipCollator, clip_to_pixel_values
+from hf_jepa.data.moving_digits import moving_digits_dataset
+from hf_jepa.data.video_decoding import clip_indices, read_frames, video_info
+from hf_jepa.data.videos import VideoClipCollator, clip_to_pixel_values
 
 
 def decode_all_pyav_defaults(path: str) -> torch.Tensor:

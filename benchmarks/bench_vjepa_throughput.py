@@ -41,7 +41,7 @@ from _results import (
     training_step,
 )
 
-from hf_jepa import IJepaSSLConfig, IJepaSSLForPreTraining, VJEPASSLConfig, VJEPASSLForPreTraining
+from hf_jepa import IJEPASSLConfig, IJEPASSLForPreTraining, VJEPASSLConfig, VJEPASSLForPreTraining
 from hf_jepa.registry import METHODS
 
 # name: (label, encoder (hidden size, layers, heads) or None for the registry defaults, predictor depth, V-JEPA batch)
@@ -60,13 +60,13 @@ def build_config(step: str, name: str):
     """The V-JEPA config of model `name`, or the I-JEPA config of the same ViT."""
     _, encoder, predictor_depth, _ = MODELS[name]
     if encoder is None:
-        return (VJEPASSLConfig if step == "vjepa" else IJepaSSLConfig)(**METHODS[step].default_config)
+        return (VJEPASSLConfig if step == "vjepa" else IJEPASSLConfig)(**METHODS[step].default_config)
     hidden, layers, heads = encoder
     backbone = dict(image_size=IMAGE_SIZE, patch_size=16, hidden_size=hidden, num_hidden_layers=layers)
     backbone.update(num_attention_heads=heads, predictor_hidden_size=384, predictor_num_hidden_layers=predictor_depth)
     if step == "vjepa":  # predictor heads: the config's default, 12 (official V-JEPA 2)
         return VJEPASSLConfig(**backbone, num_frames=NUM_FRAMES, tubelet_size=TUBELET)
-    return IJepaSSLConfig(**backbone, predictor_num_attention_heads=heads)  # officially the encoder's head count
+    return IJEPASSLConfig(**backbone, predictor_num_attention_heads=heads)  # officially the encoder's head count
 
 
 def tokens_per_sample(config) -> int:
@@ -86,7 +86,7 @@ def batch_sizes(name: str, args: argparse.Namespace) -> dict[str, int]:
 
 def build_model(step: str, name: str, device: torch.device) -> torch.nn.Module:
     config = build_config(step, name)
-    model = (VJEPASSLForPreTraining if step == "vjepa" else IJepaSSLForPreTraining)(config)
+    model = (VJEPASSLForPreTraining if step == "vjepa" else IJEPASSLForPreTraining)(config)
     return model.to(device).train()
 
 

@@ -3,7 +3,7 @@
 The models come from the `HF_JEPA_DEMO_MODELS` environment variable (folders or Hub ids, separated by commas or
 newlines) or else from the `models:` list in this folder's README.md metadata. `HF_JEPA_DEMO_ALLOW_LOADING=1` lets
 visitors load other models and gallery folders (it reads the server's disk: leave it off on a public Space).
-The app itself is `hf_jepa.demo_app.build_app`, shared with `hf-jepa demo`.
+The app itself is `hf_jepa.demo.app.build_app`, shared with `hf-jepa demo`.
 """
 
 import os
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from huggingface_hub import metadata_load
 
-from hf_jepa.demo_app import build_app, parse_model_list
+from hf_jepa.demo.app import build_app, parse_model_list
 
 MODELS_VARIABLE = "HF_JEPA_DEMO_MODELS"
 ALLOW_LOADING_VARIABLE = "HF_JEPA_DEMO_ALLOW_LOADING"

@@ -1,13 +1,24 @@
-"""hf_jepa: self-supervised vision pretraining (I-JEPA and family) native to the Hugging Face ecosystem."""
+"""hf_jepa: self-supervised vision pretraining (I-JEPA and family) native to the Hugging Face ecosystem.
+
+`import hf_jepa` registers every method's config, models and processor with transformers' Auto classes (and PEFT's
+default LoRA targets). It loads the models and the method table only: the trainer, the training views, data,
+publishing and the demo load on first use (`hf_jepa.SSLTrainer` imports the Trainer then).
+"""
+
+import importlib
 
 from .models import (
     DINOSSLConfig,
     DINOSSLForImageClassification,
     DINOSSLForPreTraining,
     DINOSSLModel,
+    IJEPASSLConfig,
     IJepaSSLConfig,
+    IJEPASSLForImageClassification,
     IJepaSSLForImageClassification,
+    IJEPASSLForPreTraining,
     IJepaSSLForPreTraining,
+    IJEPASSLModel,
     IJepaSSLModel,
     MAESSLConfig,
     MAESSLForImageClassification,
@@ -24,20 +35,44 @@ from .models import (
     VJEPASSLForVideoClassification,
     VJEPASSLModel,
 )
-from .registry import METHODS, get_method, register_auto_classes, register_peft_targets
-from .trainer import SSLTrainer, SSLTrainingArguments, TrainingDivergedError
-from .views import MultiCropViews, RandomResizedCropFlip
+from .registry import METHODS, Method, get_method, register_auto_classes, register_peft_targets
 
 register_auto_classes()
 register_peft_targets()
 
 __version__ = "0.1.0"
 
+# Public names whose modules are heavy (the Trainer, torchvision ops): imported when first used.
+_LAZY = {
+    "SSLTrainer": "hf_jepa.engine.trainer",
+    "TrainingDivergedError": "hf_jepa.engine.trainer",
+    "SSLTrainingArguments": "hf_jepa.engine.arguments",
+    "MultiCropViews": "hf_jepa.engine.views",
+    "RandomResizedCropFlip": "hf_jepa.engine.views",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hf_jepa' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "DINOSSLConfig",
     "DINOSSLForImageClassification",
     "DINOSSLForPreTraining",
     "DINOSSLModel",
+    "IJEPASSLConfig",
+    "IJEPASSLForImageClassification",
+    "IJEPASSLForPreTraining",
+    "IJEPASSLModel",
     "IJepaSSLConfig",
     "IJepaSSLForImageClassification",
     "IJepaSSLForPreTraining",
@@ -47,6 +82,7 @@ __all__ = [
     "MAESSLForPreTraining",
     "MAESSLModel",
     "METHODS",
+    "Method",
     "MultiBlock3DMaskGenerator",
     "MultiBlockMaskGenerator",
     "MultiCropViews",

@@ -1,4 +1,5 @@
-"""The `hf-jepa` command: `pretrain` a method, `evaluate` a saved model."""
+"""The `hf-jepa` command: parses the command line and calls the library (pretrain, evaluate, export, push, demo,
+convert). Each command's heavy imports happen when it runs."""
 
 import argparse
 import json
@@ -10,16 +11,20 @@ from dataclasses import dataclass, field
 import torch
 from transformers import AutoConfig, AutoModel, HfArgumentParser, set_seed
 
-from .converters import convert_command
-from .demo_app import demo
-from .evaluation import evaluate_encoder
-from .export import FORMATS, export_to_transformers
-from .hub import load_results, write_model_card
-from .push import push, push_training_run, training_push_repo
-from .registry import METHODS, default_processor, get_method, method_of_model_type, model_processor, saved_processor
-from .remote_code import export_remote_code
-from .trainer import SSLTrainer, SSLTrainingArguments, TrainingDivergedError
-from .training_data import default_dataset, load_training_data
+from .engine.arguments import SSLTrainingArguments
+from .registry import (
+    METHODS,
+    default_processor,
+    get_method,
+    load_object,
+    method_of_model_type,
+    methods_help,
+    model_processor,
+    saved_processor,
+)
+
+# What `hf-jepa export` writes (`--format`); the exporters themselves load with the command.
+FORMATS = ("transformers", "remote-code")
 
 logger = logging.getLogger("hf_jepa")
 
@@ -64,15 +69,15 @@ class DataArguments:
     crop_scale: list[float] | None = field(
         default=None,
         metadata={
-            "help": "Scale range of the random resized crop (DINO: of the global crops). Default: the method's "
-            "official range (I-JEPA 0.3 1.0, MAE 0.2 1.0, DINO 0.4 1.0)."
+            "help": "Scale range of the random resized crop (multi-crop methods: of the global crops). Default: the "
+            "method's official views (" + "; ".join(f"{m.title}: {m.views_help}" for m in METHODS.values()) + ")."
         },
     )
     horizontal_flip: bool | None = field(
         default=None,
         metadata={
             "help": "Random horizontal flips in training views: true or false. Default: the method's official "
-            "choice (I-JEPA false, MAE and DINO true)."
+            "choice (see --crop_scale)."
         },
     )
     load_size: int | None = field(
@@ -90,8 +95,10 @@ class ModelArguments:
     method: str = field(
         default="ijepa",
         metadata={
-            "help": "Pretraining method (its official recipe sets the defaults it needs).",
-            "choices": sorted(METHODS),
+            "help": "Pretraining method (its official recipe sets the defaults it needs): "
+            + "; ".join(f"{m.name} = {m.title}, {m.summary}" for m in METHODS.values()).replace("%", "%%")
+            + ".",
+            "choices": list(METHODS),
         },
     )
     model_name_or_path: str | None = field(
@@ -165,11 +172,11 @@ def parse_pretrain_args(argv: list[str]) -> tuple[ModelArguments, DataArguments,
     parser = HfArgumentParser(
         (ModelArguments, DataArguments, SSLTrainingArguments),
         prog="hf-jepa pretrain",
-        description="Pretrain a self-supervised method (I-JEPA, MAE or DINO on the embedded digits, V-JEPA on "
-        "embedded moving-digit clips; default I-JEPA) with a tiny ViT (a few minutes on a CPU), then evaluate the "
-        "frozen features (kNN, linear probe) next to the "
-        "same architecture at random init. Writes model, processor and eval_results.json to --output_dir. Every "
-        "transformers TrainingArguments flag is accepted; defaults below are this command's (and the method's).",
+        description="Pretrain a self-supervised method with a tiny ViT (a few minutes on a CPU) on the embedded data "
+        "(digits for image methods, moving-digit clips for video ones; default I-JEPA), then evaluate the frozen "
+        "features (kNN, linear probe) next to the same architecture at random init. Writes model, processor and "
+        "eval_results.json to --output_dir. Every transformers TrainingArguments flag is accepted; defaults below "
+        "are this command's (and the method's).",
     )
     parser.set_defaults(**{**PRETRAIN_DEFAULTS, **method_training_defaults(argv)})
     return parser.parse_args_into_dataclasses(argv)
@@ -184,12 +191,18 @@ def method_training_defaults(argv: list[str]) -> dict:
 
 
 def pretrain(argv: list[str]) -> dict:
+    from .data.training_data import default_dataset, load_training_data
+    from .engine.trainer import SSLTrainer
+    from .evaluation import evaluate_encoder
+    from .hub.cards import write_model_card
+    from .hub.push import push_training_run, training_push_repo
+
     model_args, data_args, training_args = parse_pretrain_args(argv)
     set_seed(training_args.seed)
     method, config, model, processor = build_model(model_args)
     hub_repo_id = training_push_repo(training_args, config.model_type)  # --push_to_hub: Hub checked before training
     inputs = load_training_data(
-        method,
+        method.modality,
         config,
         processor,
         data_args.dataset,
@@ -201,7 +214,7 @@ def pretrain(argv: list[str]) -> dict:
         seed=training_args.seed,
     )
     data, label_column = inputs.data, inputs.label_column
-    dataset_name = data_args.dataset or default_dataset(method)
+    dataset_name = data_args.dataset or default_dataset(method.modality)
     views = method.train_views(config, processor, data_args.crop_scale, data_args.horizontal_flip)
     trainer = SSLTrainer(
         model=model,
@@ -211,6 +224,7 @@ def pretrain(argv: list[str]) -> dict:
         data_collator=inputs.train_collator,
         processing_class=processor,
         train_views=views,
+        model_card_writer=write_model_card,
     )
     logger.info(
         "Pretraining %s (%.2fM parameters) on %s: %d train %s.",
@@ -278,6 +292,9 @@ class EvaluateArguments:
 
 
 def evaluate(argv: list[str]) -> dict:
+    from .data.training_data import default_dataset, load_training_data
+    from .evaluation import evaluate_encoder
+
     parser = HfArgumentParser(
         EvaluateArguments,
         prog="hf-jepa evaluate",
@@ -292,7 +309,7 @@ def evaluate(argv: list[str]) -> dict:
     encoder = AutoModel.from_pretrained(args.model)
     processor = model_processor(method, args.model, config)
     inputs = load_training_data(
-        method,
+        method.modality,
         config,
         processor,
         args.dataset,
@@ -311,7 +328,7 @@ def evaluate(argv: list[str]) -> dict:
         batch_size=args.batch_size,
         collate=inputs.eval_collator,
     )
-    results.update(method=method.name, dataset=args.dataset or default_dataset(method))
+    results.update(method=method.name, dataset=args.dataset or default_dataset(method.modality))
     print(json.dumps(results, indent=2))
     print(summary(results))
     return results
@@ -324,21 +341,35 @@ class ExportArguments:
     format: str = field(
         default="transformers",
         metadata={
-            "help": "'transformers': transformers' own classes (I-JEPA -> IJepaModel, MAE -> ViTMAEForPreTraining, "
-            "DINO -> Dinov2Model), loadable with AutoModel without hf_jepa. 'remote-code': the full pretraining "
-            "model with our model files and auto_map, loadable with trust_remote_code=True without hf_jepa.",
+            "help": "'transformers': transformers' own classes ({native_classes}), loadable with AutoModel without "
+            "hf_jepa. 'remote-code': the full pretraining model with our model files and auto_map, loadable with "
+            "trust_remote_code=True without hf_jepa.",
             "choices": list(FORMATS),
         },
     )
 
 
+def fill_help(parser: argparse.ArgumentParser, **values: str) -> None:
+    """Fill `{name}` placeholders of the parser's help texts with what is known only once the command runs (e.g.
+    the exporters' native classes, loaded with the command)."""
+    for action in parser._actions:
+        for name, value in values.items():
+            if action.help and f"{{{name}}}" in action.help:
+                action.help = action.help.replace(f"{{{name}}}", value)
+
+
 def export(argv: list[str]):
+    from .hub.cards import load_results, write_model_card
+    from .hub.export import export_to_transformers, native_targets_help
+    from .hub.remote_code import export_remote_code
+
     parser = HfArgumentParser(
         ExportArguments,
         prog="hf-jepa export",
         description="Export a saved hf_jepa model (weights in safetensors) and its image processor to a format that "
         "loads without hf_jepa.",
     )
+    fill_help(parser, native_classes=native_targets_help())
     (args,) = parser.parse_args_into_dataclasses(argv)
     if args.format == "remote-code":
         files = export_remote_code(args.model, args.output_dir)
@@ -365,20 +396,21 @@ def export(argv: list[str]):
     return result
 
 
+# Command -> its function ("module:function" loads with the command, so `hf-jepa --help` stays quick).
 COMMANDS = {
     "pretrain": pretrain,
     "evaluate": evaluate,
     "export": export,
-    "push": push,
-    "demo": demo,
-    "convert": convert_command,
+    "push": "hf_jepa.hub.push:push",
+    "demo": "hf_jepa.demo.app:demo",
+    "convert": "hf_jepa.hub.converters:convert_command",
 }
-USAGE = """usage: hf-jepa {pretrain,evaluate,export,push,demo,convert} [options]
+USAGE = f"""usage: hf-jepa {{{",".join(COMMANDS)}}} [options]
 
-  pretrain   Pretrain a method (--method ijepa|mae|dino on the embedded digits, vjepa on embedded moving-digit
-             clips; tiny ViTs), evaluate its frozen features against random init and save model + processor +
-             eval_results.json to --output_dir.
-             Accepts every transformers TrainingArguments flag.
+  pretrain   Pretrain a method (--method NAME; tiny ViTs on the embedded digits, or moving-digit clips for video
+             methods), evaluate its frozen features against random init and save model + processor +
+             eval_results.json to --output_dir. Accepts every transformers TrainingArguments flag. Methods:
+{methods_help()}
   evaluate   kNN / linear-probe evaluation of a saved model folder (--model DIR).
   export     Write a saved model folder (--model DIR) as transformers' own classes (--format transformers)
              or as remote code with our model files (--format remote-code) to --output_dir, loadable with
@@ -388,8 +420,8 @@ USAGE = """usage: hf-jepa {pretrain,evaluate,export,push,demo,convert} [options]
              --dry-run OUT_DIR writes and lists the exact upload folder without touching the network.
   demo       Serve the Gradio demo of saved models side by side (--model DIR [--model DIR2 ...]): PCA of patch
              features, nearest neighbours, a 2-D map of a gallery, and each method's predictions.
-  convert    Convert a checkpoint of the official code (--from ijepa|mae|dino|vjepa CKPT) into an hf_jepa folder with
-             processor and model card (--output_dir OUT; --config JSON for what the file does not tell).
+  convert    Convert a checkpoint of the official code (--from METHOD CKPT) into an hf_jepa folder with processor
+             and model card (--output_dir OUT; --config JSON for what the file does not tell).
              Weights-only loading: nothing in the file is executed.
 
 Run `hf-jepa COMMAND --help` for the options of a command."""
@@ -405,8 +437,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hf-jepa: unknown command {command!r}.\n\n{USAGE}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    run = COMMANDS[command]
+    run = load_object(run) if isinstance(run, str) else run
+    from .engine.trainer import TrainingDivergedError
+
     try:
-        COMMANDS[command](rest)
+        run(rest)
     except (ValueError, TrainingDivergedError) as error:
         print(f"hf-jepa {command}: error: {error}", file=sys.stderr)
         return 1

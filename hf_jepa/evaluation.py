@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import ImageCollator, image_transform, resolve_columns
+from .data.images import ImageCollator, image_transform, resolve_columns
 
 
 @torch.no_grad()

@@ -1,9 +1,20 @@
-"""The methods hf_jepa trains, and their registration with transformers' Auto classes."""
+"""The method table: ONE `Method` entry per method. Everything that differs between methods is read from it: the
+Auto-class and PEFT registration, the CLI's `--method` choices, defaults and help, model cards (title, template
+section), exports to transformers' classes, converters of official checkpoints, the demo's prediction view, the
+training views, and the tests parametrised over the table.
 
+Entries name the pieces that live above this module (exporters in `hub/`, converters, demo views) by import path,
+resolved when first used: `import hf_jepa` stays light, and imports keep running one way (models, engine, data below;
+registry; hub, demo, cli above).
+"""
+
+import importlib
 import json
 import os
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from transformers import (
     AutoConfig,
@@ -22,10 +33,10 @@ from .models import (
     DINOSSLForImageClassification,
     DINOSSLForPreTraining,
     DINOSSLModel,
-    IJepaSSLConfig,
-    IJepaSSLForImageClassification,
-    IJepaSSLForPreTraining,
-    IJepaSSLModel,
+    IJEPASSLConfig,
+    IJEPASSLForImageClassification,
+    IJEPASSLForPreTraining,
+    IJEPASSLModel,
     MAESSLConfig,
     MAESSLForImageClassification,
     MAESSLForPreTraining,
@@ -37,10 +48,15 @@ from .models import (
     VJEPASSLForVideoClassification,
     VJEPASSLModel,
 )
-from .models.configuration_vit_ssl import _as_pair
-from .views import MultiCropViews, RandomResizedCropFlip
 
 
+def load_object(path: str) -> Any:
+    """`"package.module:attribute"` -> the attribute (imported on first use)."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+# ---- training views: how each method's views are made from its config and processor ---------------------------------
 def _image_size(processor) -> tuple[int, int]:
     return (processor.size["height"], processor.size["width"])
 
@@ -51,6 +67,8 @@ def crop_flip_views(
     """Training views of one random resized crop (+ optional flip) per image or clip: I-JEPA, MAE, V-JEPA."""
 
     def make(config, processor, crop_scale=None, horizontal_flip=None):
+        from .engine.views import RandomResizedCropFlip
+
         flip = default_flip if horizontal_flip is None else horizontal_flip
         return RandomResizedCropFlip(_image_size(processor), crop_scale or default_scale, ratio, horizontal_flip=flip)
 
@@ -63,10 +81,12 @@ OFFICIAL_BLUR_SIGMA = (0.1, 2.0)
 def multi_crop_views(config, processor, crop_scale=None, horizontal_flip=None):
     """DINO's 2 global + N local views with the official photometric augmentations; `crop_scale` sets the global
     crops' scale range."""
+    from .engine.views import MultiCropViews
+
     height, width = _image_size(processor)
     if height != width:
         raise ValueError(
-            f"DINO's multi-crop views are square: the image processor's size must be square, got {height}x{width}."
+            f"Multi-crop views are square: the image processor's size must be square, got {height}x{width}."
         )
     return MultiCropViews(
         global_size=height,
@@ -85,9 +105,14 @@ def multi_crop_views(config, processor, crop_scale=None, horizontal_flip=None):
 
 @dataclass(frozen=True)
 class Method:
-    name: str
+    """Everything hf_jepa knows about one method. Adding a method = its configuration/modeling files, its card
+    section `model_cards/<name>.md`, and one entry in `METHODS`."""
+
+    name: str  # the `--method` value and the card section's file name
+    title: str  # as the paper writes it, for cards, help and logs
+    summary: str  # one line for the CLI help: what the objective does
     config_class: type[PreTrainedConfig]
-    model_class: type[PreTrainedModel]
+    model_class: type[PreTrainedModel]  # the published encoder
     pretraining_class: type[PreTrainedModel]
     classification_class: type[PreTrainedModel]
     processor_class: type
@@ -99,75 +124,111 @@ class Method:
     training_defaults: dict = field(default_factory=dict)
     # "image" (inputs `pixel_values`, image processor, image classification) or "video" (`pixel_values_videos`).
     modality: str = "image"
+    # `--format` name -> "module:attribute" of a `hub.export.Exporter` to transformers' own classes.
+    exporters: dict[str, str] = field(default_factory=dict)
+    # "module:function" converting an official checkpoint (see `hub.converters`); None: no converter yet.
+    converter: str | None = None
+    # "module:function" drawing the method's predictions in the demo (see `demo.predictions`); None: none yet.
+    prediction_view: str | None = None
+    # The official default crop scale and flip of `hf-jepa pretrain --help` (the views decide the real ones).
+    views_help: str = ""
+
+    @property
+    def model_type(self) -> str:
+        return self.config_class.model_type
+
+    @property
+    def card_section(self) -> str:
+        """File name of the method's section of the model card, in `model_cards/`."""
+        return f"{self.name}.md"
 
 
 _TINY_VIT = dict(image_size=32, patch_size=4, hidden_size=96, num_hidden_layers=4, num_attention_heads=3)
 
 METHODS: dict[str, Method] = {
     "ijepa": Method(
-        "ijepa",
-        IJepaSSLConfig,
-        IJepaSSLModel,
-        IJepaSSLForPreTraining,
-        IJepaSSLForImageClassification,
-        SSLImageProcessor,
-        dict(
+        name="ijepa",
+        title="I-JEPA",
+        summary="predict the EMA encoder's embeddings of target blocks from a context block",
+        config_class=IJEPASSLConfig,
+        model_class=IJEPASSLModel,
+        pretraining_class=IJEPASSLForPreTraining,
+        classification_class=IJEPASSLForImageClassification,
+        processor_class=SSLImageProcessor,
+        default_config=dict(
             _TINY_VIT,
             predictor_hidden_size=64,
             predictor_num_hidden_layers=2,
             predictor_num_attention_heads=4,
             min_keep=4,
         ),
-        crop_flip_views((0.3, 1.0), default_flip=False),  # official I-JEPA: no flip
+        train_views=crop_flip_views((0.3, 1.0), default_flip=False),  # official I-JEPA: no flip
+        views_help="crop scale 0.3-1, no flip",
+        exporters={"transformers": "hf_jepa.hub.export:IJEPA_EXPORT"},
+        converter="hf_jepa.hub.converters.ijepa:convert_ijepa",
+        prediction_view="hf_jepa.demo.predictions:predict_ijepa",
     ),
     "mae": Method(
-        "mae",
-        MAESSLConfig,
-        MAESSLModel,
-        MAESSLForPreTraining,
-        MAESSLForImageClassification,
-        SSLImageProcessor,
-        dict(_TINY_VIT, decoder_hidden_size=64, decoder_num_hidden_layers=2, decoder_num_attention_heads=4),
-        crop_flip_views((0.2, 1.0), default_flip=True),  # official MAE: RandomResizedCrop(0.2, 1) + flip
+        name="mae",
+        title="MAE",
+        summary="reconstruct the pixels of 75% hidden patches from the visible ones",
+        config_class=MAESSLConfig,
+        model_class=MAESSLModel,
+        pretraining_class=MAESSLForPreTraining,
+        classification_class=MAESSLForImageClassification,
+        processor_class=SSLImageProcessor,
+        default_config=dict(
+            _TINY_VIT, decoder_hidden_size=64, decoder_num_hidden_layers=2, decoder_num_attention_heads=4
+        ),
+        train_views=crop_flip_views((0.2, 1.0), default_flip=True),  # official MAE: RandomResizedCrop(0.2, 1) + flip
+        views_help="crop scale 0.2-1, flip",
         # Official MAE: AdamW betas (0.9, 0.95), constant weight decay 0.05, no EMA network.
-        dict(adam_beta2=0.95, weight_decay=0.05, weight_decay_end=None),
+        training_defaults=dict(adam_beta2=0.95, weight_decay=0.05, weight_decay_end=None),
+        exporters={"transformers": "hf_jepa.hub.export:MAE_EXPORT"},
+        converter="hf_jepa.hub.converters.mae:convert_mae",
+        prediction_view="hf_jepa.demo.predictions:predict_mae",
     ),
     "dino": Method(
-        "dino",
-        DINOSSLConfig,
-        DINOSSLModel,
-        DINOSSLForPreTraining,
-        DINOSSLForImageClassification,
-        SSLImageProcessor,
-        dict(
+        name="dino",
+        title="DINO",
+        summary="match the centred, sharpened output of an EMA teacher across global and local crops",
+        config_class=DINOSSLConfig,
+        model_class=DINOSSLModel,
+        pretraining_class=DINOSSLForPreTraining,
+        classification_class=DINOSSLForImageClassification,
+        processor_class=SSLImageProcessor,
+        # Official DINO warms the teacher temperature up (here over the first 30% of the default run) and freezes
+        # the head's last layer for the first epoch (22 steps of 64 digits).
+        default_config=dict(
             _TINY_VIT,
             head_hidden_size=256,
             head_bottleneck_size=64,
             head_output_size=1024,
             num_local_crops=4,
             local_crop_size=16,
-        ),
-        multi_crop_views,
-        # Official DINO: cosine EMA 0.996 -> 1, gradient clipping 3.0, teacher temperature warm-up (here over the first
-        # 30% of the default run), last layer frozen for the first epoch (22 steps of 64 digits). Batch 64: its
-        # 2 global + 4 local views per image cost ~2.5x an I-JEPA step, and the default run must stay within minutes.
-        dict(
-            per_device_train_batch_size=64,
-            ema_schedule="cosine",
-            max_grad_norm=3.0,
             teacher_temperature_warmup_steps=90,
             freeze_last_layer_steps=22,
         ),
+        train_views=multi_crop_views,
+        views_help="global crop scale 0.4-1, flip, DINO's photometric augmentations",
+        # Official DINO: cosine EMA 0.996 -> 1, gradient clipping 3.0. Batch 64: its 2 global + 4 local views per
+        # image cost ~2.5x an I-JEPA step, and the default run must stay within minutes.
+        training_defaults=dict(per_device_train_batch_size=64, ema_schedule="cosine", max_grad_norm=3.0),
+        exporters={"transformers": "hf_jepa.hub.export:DINO_EXPORT"},
+        converter="hf_jepa.hub.converters.dino:convert_dino",
+        prediction_view="hf_jepa.demo.predictions:predict_dino",
     ),
     "vjepa": Method(
-        "vjepa",
-        VJEPASSLConfig,
-        VJEPASSLModel,
-        VJEPASSLForPreTraining,
-        VJEPASSLForVideoClassification,
-        SSLVideoProcessor,
+        name="vjepa",
+        title="V-JEPA",
+        summary="predict the EMA encoder's embeddings of masked spatio-temporal blocks of a clip",
+        config_class=VJEPASSLConfig,
+        model_class=VJEPASSLModel,
+        pretraining_class=VJEPASSLForPreTraining,
+        classification_class=VJEPASSLForVideoClassification,
+        processor_class=SSLVideoProcessor,
         # 8-frame 32 px clips in 2x8x8 tubelets: 4 x 4 x 4 = 64 tokens; rotary positions (head dims 32 and 16).
-        dict(
+        default_config=dict(
             image_size=32,
             patch_size=8,
             hidden_size=96,
@@ -180,16 +241,49 @@ METHODS: dict[str, Method] = {
             predictor_num_attention_heads=4,
         ),
         # Official V-JEPA: one random resized crop per clip (scale 0.3-1, aspect 0.75-1.35) + flip, all frames alike.
-        crop_flip_views((0.3, 1.0), default_flip=True, ratio=(0.75, 1.35)),
-        dict(per_device_train_batch_size=64),
+        train_views=crop_flip_views((0.3, 1.0), default_flip=True, ratio=(0.75, 1.35)),
+        views_help="crop scale 0.3-1 per clip, flip",
+        training_defaults=dict(per_device_train_batch_size=64),
         modality="video",
+        exporters={"transformers": "hf_jepa.hub.export:VJEPA_EXPORT"},
+        converter="hf_jepa.hub.converters.vjepa:convert_vjepa",  # V-JEPA and V-JEPA 2, told apart by their tables
+        prediction_view="hf_jepa.demo.predictions:predict_vjepa",
     ),
 }
 
 
+def get_method(name: str) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"Unknown method {name!r}: choose one of {sorted(METHODS)}.")
+    return METHODS[name]
+
+
+def method_of_model_type(model_type: str) -> Method:
+    for method in METHODS.values():
+        if method.model_type == model_type:
+            return method
+    known = sorted(m.model_type for m in METHODS.values())
+    raise ValueError(f"`{model_type}` is not an hf_jepa model type (known: {known}).")
+
+
+def methods_help() -> str:
+    """One line per method for the CLI help: name, title, modality and objective."""
+    indent = " " * 15
+    return "\n".join(
+        textwrap.fill(
+            f"{m.name:<8} {m.title} ({m.modality}s): {m.summary}.",
+            width=118,
+            initial_indent=indent,
+            subsequent_indent=indent + " " * 9,
+        )
+        for m in METHODS.values()
+    )
+
+
+# ---- processors and saved folders -----------------------------------------------------------------------------------
 def default_processor(method: Method, config):
     """The method's image (or video) processor at the config's image size."""
-    height, width = (g * p for g, p in zip(config.grid_size, _as_pair(config.patch_size, "patch_size")))
+    height, width = config.image_shape
     return method.processor_class(size={"height": height, "width": width})
 
 
@@ -207,12 +301,6 @@ def model_processor(method: Method, model_dir: str, config):
         return default_processor(method, config)
 
 
-def get_method(name: str) -> Method:
-    if name not in METHODS:
-        raise ValueError(f"Unknown method {name!r}: choose one of {sorted(METHODS)}.")
-    return METHODS[name]
-
-
 def read_saved_config(model_dir: str) -> dict:
     """The config.json of a saved model folder, as a dict; a clear error for a folder that is not one."""
     path = os.path.join(str(model_dir), "config.json")
@@ -222,27 +310,21 @@ def read_saved_config(model_dir: str) -> dict:
         return json.load(handle)
 
 
-def method_of_model_type(model_type: str) -> Method:
-    for method in METHODS.values():
-        if method.config_class.model_type == model_type:
-            return method
-    known = sorted(m.config_class.model_type for m in METHODS.values())
-    raise ValueError(f"`{model_type}` is not an hf_jepa model type (known: {known}).")
-
-
+# ---- registration with transformers and PEFT ------------------------------------------------------------------------
 def register_peft_targets() -> None:
-    """PEFT has no default LoRA targets for model types it doesn't know: point it at our attention projections."""
+    """PEFT has no default LoRA targets for model types it doesn't know: point it at our attention projections.
+    Only when PEFT is already imported or importable without cost to `import hf_jepa` (see `hf_jepa/__init__`)."""
     try:
         from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as lora_targets
     except ImportError:  # peft is optional at import time
         return
     for method in METHODS.values():
-        lora_targets.setdefault(method.config_class.model_type, ["qkv"])
+        lora_targets.setdefault(method.model_type, ["qkv"])
 
 
 def register_auto_classes() -> None:
     for method in METHODS.values():
-        AutoConfig.register(method.config_class.model_type, method.config_class, exist_ok=True)
+        AutoConfig.register(method.model_type, method.config_class, exist_ok=True)
         AutoModel.register(method.config_class, method.model_class, exist_ok=True)
         AutoModelForPreTraining.register(method.config_class, method.pretraining_class, exist_ok=True)
         if method.modality == "video":

@@ -121,12 +121,12 @@ def test_config_validation():
 def test_query_only_block_equals_full_block_on_the_queries():
     from hf_jepa.models.vit import TransformerBlock
 
-    block = TransformerBlock(32, 4, 64, layer_id=1).eval()
+    block = TransformerBlock(_config(), 32, 4, 64, layer_id=1).eval()
     hidden = torch.randn(3, 10, 32)
-    assert torch.allclose(block(hidden, num_queries=4), block(hidden)[:, -4:], atol=1e-6)
+    assert torch.allclose(block(hidden, num_queries=4)[0], block(hidden)[0][:, -4:], atol=1e-6)
     hidden.requires_grad_(True)
-    block(hidden, num_queries=4).sum().backward()
+    block(hidden, num_queries=4)[0].sum().backward()
     reference = hidden.grad.clone()
     hidden.grad = None
-    block(hidden)[:, -4:].sum().backward()
+    block(hidden)[0][:, -4:].sum().backward()
     assert torch.allclose(hidden.grad, reference, atol=1e-5)

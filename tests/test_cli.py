@@ -197,7 +197,7 @@ def test_dino_recipe_parses_to_the_official_configuration():
     assert (config.num_local_crops, config.local_crop_size, config.drop_path_rate) == (8, 96, 0.1)
     assert (config.warmup_teacher_temperature, config.teacher_temperature) == (0.04, 0.07)
     assert training_args.ema_schedule == "cosine" and training_args.max_grad_norm == 3.0
-    assert training_args.teacher_temperature_warmup_steps == 37530 and training_args.freeze_last_layer_steps == 1251
+    assert config.teacher_temperature_warmup_steps == 37530 and config.freeze_last_layer_steps == 1251
     assert (training_args.weight_decay, training_args.weight_decay_end) == (0.04, 0.4)
     assert tuple(data_args.crop_scale) == (0.4, 1.0)
 
@@ -225,6 +225,7 @@ def test_vjepa2_recipe_parses_to_the_official_configuration():
 
 
 def test_method_defaults_follow_each_official_recipe():
+    from hf_jepa import get_method
     from hf_jepa.cli import parse_pretrain_args
 
     _, _, ijepa = parse_pretrain_args(["--output_dir", "out"])
@@ -232,6 +233,8 @@ def test_method_defaults_follow_each_official_recipe():
     _, _, dino = parse_pretrain_args(["--method=dino", "--output_dir", "out"])
     assert ijepa.ema_schedule == "linear" and ijepa.weight_decay_end == 0.4 and ijepa.adam_beta2 == 0.999
     assert mae.weight_decay == 0.05 and mae.weight_decay_end is None and mae.adam_beta2 == 0.95
-    assert dino.ema_schedule == "cosine" and dino.max_grad_norm == 3.0 and dino.freeze_last_layer_steps > 0
+    assert dino.ema_schedule == "cosine" and dino.max_grad_norm == 3.0
+    dino_defaults = get_method("dino").default_config
+    assert dino_defaults["freeze_last_layer_steps"] > 0 and dino_defaults["teacher_temperature_warmup_steps"] > 0
     _, _, overridden = parse_pretrain_args(["--method", "dino", "--output_dir", "out", "--max_grad_norm", "1"])
     assert overridden.max_grad_norm == 1.0  # the command line wins over the method's defaults

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from huggingface_hub import ModelCard
 from transformers import AutoImageProcessor, AutoModel, AutoModelForPreTraining
 
-from hf_jepa import DINOSSLForPreTraining, IJepaSSLForPreTraining, MAESSLForPreTraining
+from hf_jepa import DINOSSLForPreTraining, IJEPASSLForPreTraining, MAESSLForPreTraining
 from hf_jepa.cli import main
-from hf_jepa.converters import CONVERTERS, ConversionReport, convert, load_checkpoint
+from hf_jepa.hub.converters import CONVERTERS, ConversionReport, convert, load_checkpoint
 from hf_jepa.models.position_embeddings import sincos_2d
 from tests.official_forward import assert_close, gather, layer_norm, linear, official_blocks
 
@@ -109,7 +109,7 @@ def test_ijepa_matches_the_official_forward(tmp_path):
     report = convert("ijepa", official_file("ijepa"), tmp_path, OVERRIDES["ijepa"])
     assert report.sources == {"encoder": "target_encoder", "context_encoder": "encoder", "predictor": "predictor"}
     model = AutoModelForPreTraining.from_pretrained(tmp_path).eval()
-    assert isinstance(model, IJepaSSLForPreTraining)
+    assert isinstance(model, IJEPASSLForPreTraining)
     raw = raw_checkpoint("ijepa")  # every key under DDP's `module.`
     target, context, predictor = (
         {k[len("module.") :]: v for k, v in raw[part].items()} for part in report.sources.values()
@@ -403,7 +403,7 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["convert", "--from", "vjepa", *args]) == 1  # an I-JEPA file: 2-D patches, not a V-JEPA video model
     assert "the Conv2d of an image V-JEPA model" in capsys.readouterr().err
     assert main(["convert", "--from", "ijepa", *args, "--config", '{"heads": 4}']) == 1
-    assert "IJepaSSLConfig has no field 'heads'" in capsys.readouterr().err
+    assert "IJEPASSLConfig has no field 'heads'" in capsys.readouterr().err
     assert main(["convert", "--from", "ijepa", *args]) == 1
     assert "Give it with --config" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

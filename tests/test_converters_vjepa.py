@@ -16,7 +16,7 @@ from transformers.models.vjepa2.modeling_vjepa2 import rotate_queries_or_keys
 
 from hf_jepa import VJEPASSLForPreTraining
 from hf_jepa.cli import main
-from hf_jepa.converters import CONVERTERS, ConversionReport, convert
+from hf_jepa.hub.converters import CONVERTERS, ConversionReport, convert
 from hf_jepa.models.position_embeddings import sincos_1d, sincos_3d
 from tests.official_forward import assert_close, gather, layer_norm, linear, official_blocks
 

@@ -6,8 +6,8 @@ import torch
 from datasets import Dataset, DatasetDict, Image
 from PIL import Image as PILImage
 
-from hf_jepa import data as data_module
-from hf_jepa.data import ImageCollator, digits_dataset, image_transform, load_image_dataset, resolve_columns
+from hf_jepa.data import images as data_module
+from hf_jepa.data.images import ImageCollator, digits_dataset, image_transform, load_image_dataset, resolve_columns
 
 
 def test_digits_dataset_is_fixed_rgb_and_stratified():

@@ -13,11 +13,9 @@ import torch.nn.functional as F
 from PIL import Image
 from transformers import ViTConfig, ViTModel
 
-from hf_jepa import DINOSSLForPreTraining, IJepaSSLForPreTraining, MAESSLForPreTraining, get_method
-from hf_jepa.demo_models import cls_attention, load_demo_model, load_gallery, prepare_image
-from hf_jepa.demo_predictions import PredictionRequest, predict
-from hf_jepa.registry import default_processor
-from hf_jepa.visualize import (
+from hf_jepa import DINOSSLForPreTraining, IJEPASSLForPreTraining, MAESSLForPreTraining, get_method
+from hf_jepa.demo.loading import cls_attention, load_demo_model, load_gallery, prepare_image
+from hf_jepa.demo.pictures import (
     CATEGORY_COLORS,
     DIVERGING,
     HIDDEN_PATCH_GREY,
@@ -34,13 +32,15 @@ from hf_jepa.visualize import (
     project,
     scatter_map,
 )
+from hf_jepa.demo.predictions import PredictionRequest, predict
+from hf_jepa.registry import default_processor
 from tests.tiny import tiny_dino_config, tiny_ijepa_config, tiny_mae_config
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls from the app under test
 
 GALLERY_SIZE = 60  # the first digits: enough for neighbours and a map, quick to embed
 TINY_MODELS = {"ijepa": tiny_ijepa_config, "mae": tiny_mae_config, "dino": tiny_dino_config}
-PRETRAINING = {"ijepa": IJepaSSLForPreTraining, "mae": MAESSLForPreTraining, "dino": DINOSSLForPreTraining}
+PRETRAINING = {"ijepa": IJEPASSLForPreTraining, "mae": MAESSLForPreTraining, "dino": DINOSSLForPreTraining}
 
 
 def save_tiny_models(folder) -> dict[str, str]:
@@ -270,8 +270,8 @@ def test_ijepa_prediction_reports_the_models_own_masks_and_similarities(model_di
 
 
 def test_a_video_model_embeds_an_image_as_a_still_clip(tmp_path):
-    from hf_jepa.demo_embeddings import embedding_view
-    from hf_jepa.demo_models import DemoStore
+    from hf_jepa.demo.embeddings import embedding_view
+    from hf_jepa.demo.loading import DemoStore
     from tests.tiny import tiny_vjepa_config
 
     config = tiny_vjepa_config()
@@ -286,9 +286,9 @@ def test_a_video_model_embeds_an_image_as_a_still_clip(tmp_path):
 
 
 def test_vjepa_prediction_hides_each_mask_sets_targets_and_times_their_error(tmp_path):
-    from hf_jepa.demo_models import DemoStore
-    from hf_jepa.demo_predictions import PredictionRequest, panning_clip, predict
-    from hf_jepa.video import write_video
+    from hf_jepa.data.video_decoding import write_video
+    from hf_jepa.demo.loading import DemoStore
+    from hf_jepa.demo.predictions import PredictionRequest, panning_clip, predict
     from tests.tiny import tiny_vjepa_config
 
     config = tiny_vjepa_config()  # 4 frames in tubelets of 2: 2 time steps of 4 x 4 tokens
@@ -333,7 +333,7 @@ def test_folder_gallery_is_labelled_by_sub_folder(tmp_path):
 
 
 def test_bundled_examples_are_photos_and_digits_that_open():
-    from hf_jepa.demo_app import bundled_examples
+    from hf_jepa.demo.app import bundled_examples
 
     paths = bundled_examples()
     names = {os.path.splitext(os.path.basename(path))[0]: path for path in paths}
@@ -351,7 +351,7 @@ def demo_client(model_dirs, tmp_path_factory):
     pytest.importorskip("gradio")
     from gradio_client import Client
 
-    from hf_jepa.demo_app import build_app
+    from hf_jepa.demo.app import build_app
 
     models = [model_dirs["ijepa"], model_dirs["mae"], model_dirs["dino"]]
     app = build_app(models, allow_loading=True, max_gallery_images=GALLERY_SIZE)

@@ -32,7 +32,7 @@ def test_uploading_an_image_and_embedding_renders_every_column(tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from hf_jepa.demo_app import build_app, bundled_examples
+    from hf_jepa.demo.app import build_app, bundled_examples
 
     models = save_tiny_models(tmp_path)
     app = build_app([models["ijepa"], models["dino"]], max_gallery_images=GALLERY_SIZE)

@@ -24,9 +24,9 @@ from hf_jepa import (
     MultiCropViews,
     SSLImageProcessor,
 )
+from hf_jepa.engine.trainer import SSLTrainer
 from hf_jepa.models.heads import DINOHead, WeightNormLinear
 from hf_jepa.models.losses import dino_cross_entropy
-from hf_jepa.trainer import SSLTrainer
 from tests.tiny import tiny_dino_config as dino_config
 from tests.tiny import tiny_training_args
 
@@ -212,7 +212,11 @@ def test_weight_g_is_one_and_trained_only_without_norm_last_layer(norm_last_laye
     assert model.student_head.last_layer.weight_g.requires_grad is (not norm_last_layer)
     assert not model.teacher_head.last_layer.weight_g.requires_grad
     assert model.student_head.last_layer.weight_v.requires_grad
-    assert set(map(id, model.last_layer_parameters())) == set(map(id, model.student_head.last_layer.parameters()))
+    last_layer = set(map(id, model.student_head.last_layer.parameters()))
+    frozen = DINOSSLForPreTraining(dino_config(head_norm_last_layer=norm_last_layer, freeze_last_layer_steps=3))
+    assert set(map(id, model.frozen_parameters(0))) == set() and not frozen.frozen_parameters(3)
+    assert set(map(id, frozen.frozen_parameters(2))) == set(map(id, frozen.student_head.last_layer.parameters()))
+    assert len(last_layer) == 2
     # Official init of the MLP: truncated normal std 0.02, zero bias.
     first = model.student_head.mlp[0]
     assert 0.015 < first.weight.std().item() < 0.025 and torch.equal(first.bias, torch.zeros_like(first.bias))
@@ -273,17 +277,16 @@ class _Images(torch.utils.data.Dataset):
 
 
 def test_teacher_temperature_schedule(tmp_path):
-    model = DINOSSLForPreTraining(dino_config(warmup_teacher_temperature=0.04, teacher_temperature=0.07))
-    args = _args(tmp_path, teacher_temperature_warmup_steps=4, max_steps=3, ema_momentum=0.99)
-    trainer = SSLTrainer(model=model, args=args, train_dataset=_Crops())
+    config = dino_config(warmup_teacher_temperature=0.04, teacher_temperature=0.07, teacher_temperature_warmup_steps=4)
+    model = DINOSSLForPreTraining(config)
     expected = {0: 0.04, 1: 0.0475, 2: 0.055, 3: 0.0625, 4: 0.07, 5: 0.07, 100: 0.07}
     for step, value in expected.items():
-        assert trainer.teacher_temperature_at(step, model.config) == pytest.approx(value)
-    assert trainer.teacher_temperature_at(0, dino_config(warmup_teacher_temperature=0.07)) == pytest.approx(0.07)
-    no_warmup = SSLTrainer(model=model, args=_args(tmp_path), train_dataset=_Crops())
-    assert no_warmup.teacher_temperature_at(0, model.config) == pytest.approx(0.07)
-    assert trainer.teacher_temperature_at(0, object()) is None  # models without a teacher temperature
+        assert model.scheduled_inputs(step)["teacher_temperature"] == pytest.approx(value)
+    no_warmup = DINOSSLForPreTraining(dino_config(warmup_teacher_temperature=0.04, teacher_temperature=0.07))
+    assert no_warmup.scheduled_inputs(0)["teacher_temperature"] == pytest.approx(0.07)
 
+    args = _args(tmp_path, max_steps=3, ema_momentum=0.99)
+    trainer = SSLTrainer(model=model, args=args, train_dataset=_Crops())
     trainer.train()  # the value of each step reaches the model's forward
     logged = [entry["teacher_temperature"] for entry in trainer.state.log_history if "teacher_temperature" in entry]
     assert logged == pytest.approx([0.04, 0.0475, 0.055])
@@ -306,13 +309,13 @@ class _Record(TrainerCallback):
 
 
 def test_last_layer_frozen_for_the_first_steps_and_teacher_moves_by_ema_only(tmp_path):
-    model = DINOSSLForPreTraining(dino_config(head_norm_last_layer=False))
+    model = DINOSSLForPreTraining(dino_config(head_norm_last_layer=False, freeze_last_layer_steps=2))
     last_layer = model.student_head.last_layer
     start_last = torch.cat([last_layer.weight_v, last_layer.weight_g], dim=1).detach().clone()
     start_mlp = model.student_head.mlp[0].weight.detach().clone()
     teacher = [p.detach().clone() for p in model.ema_parameters()[1]]
     record = _Record(model)
-    args = _args(tmp_path, max_steps=4, freeze_last_layer_steps=2, ema_momentum=0.9, ema_schedule="constant")
+    args = _args(tmp_path, max_steps=4, ema_momentum=0.9, ema_schedule="constant")
     trainer = SSLTrainer(model=model, args=args, train_dataset=_Crops(), callbacks=[record])
     trainer.train()
     # Steps 0 and 1: the last layer (v and the trainable g) stays put while the rest of the head learns.

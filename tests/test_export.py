@@ -11,14 +11,14 @@ from transformers import ViTConfig, ViTMAEForPreTraining
 
 from hf_jepa import (
     DINOSSLForPreTraining,
-    IJepaSSLForPreTraining,
-    IJepaSSLModel,
+    IJEPASSLForPreTraining,
+    IJEPASSLModel,
     MAESSLForPreTraining,
     MAESSLModel,
     SSLImageProcessor,
 )
 from hf_jepa.cli import main
-from hf_jepa.export import export_to_transformers, to_transformers
+from hf_jepa.hub.export import export_to_transformers, to_transformers
 from tests.tiny import tiny_dino_config, tiny_ijepa_config, tiny_mae_config
 
 ATOL = 1e-5
@@ -84,7 +84,7 @@ def exported(tmp_path_factory):
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("export")
     models = {
-        "ijepa": _perturbed(IJepaSSLForPreTraining(tiny_ijepa_config())),
+        "ijepa": _perturbed(IJEPASSLForPreTraining(tiny_ijepa_config())),
         "mae": _perturbed(MAESSLForPreTraining(tiny_mae_config())),
         "dino": _perturbed(DINOSSLForPreTraining(tiny_dino_config())),
     }
@@ -190,7 +190,7 @@ def test_export_writes_safetensors_in_the_official_key_layout(exported):
 
 
 def test_non_square_ijepa_exports():
-    model = _perturbed(IJepaSSLModel(tiny_ijepa_config(image_size=[32, 16])))
+    model = _perturbed(IJEPASSLModel(tiny_ijepa_config(image_size=[32, 16])))
     pixels = torch.randn(2, 3, 32, 16)
     with torch.no_grad():
         torch.testing.assert_close(
@@ -204,8 +204,8 @@ def test_non_square_ijepa_exports():
 @pytest.mark.parametrize(
     "model, message",
     [
-        (lambda: IJepaSSLModel(tiny_ijepa_config(num_register_tokens=2)), "no register tokens"),
-        (lambda: IJepaSSLModel(tiny_ijepa_config(use_cls_token=True)), "IJepaModel has no CLS token"),
+        (lambda: IJEPASSLModel(tiny_ijepa_config(num_register_tokens=2)), "no register tokens"),
+        (lambda: IJEPASSLModel(tiny_ijepa_config(use_cls_token=True)), "IJepaModel has no CLS token"),
         (lambda: MAESSLForPreTraining(tiny_mae_config(image_size=[32, 16])), "needs a square `image_size`"),
         (lambda: MAESSLModel(tiny_mae_config()), "without its decoder"),
         (lambda: DINOSSLForPreTraining(tiny_dino_config(patch_size=[4, 2])), "needs a square `patch_size`"),

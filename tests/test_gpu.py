@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hf_jepa import IJepaSSLForPreTraining, MultiBlockMaskGenerator, RandomMaskGenerator, RandomResizedCropFlip
+from hf_jepa import IJEPASSLForPreTraining, MultiBlockMaskGenerator, RandomMaskGenerator, RandomResizedCropFlip
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -32,7 +32,7 @@ def test_cuda_masks_match_invariants():
 
 
 def test_bf16_training_step_on_cuda(tiny_ijepa_config):
-    model = IJepaSSLForPreTraining(tiny_ijepa_config).cuda()
+    model = IJEPASSLForPreTraining(tiny_ijepa_config).cuda()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     pixels = torch.randn(8, 3, 32, 32, device="cuda")
     with torch.autocast("cuda", dtype=torch.bfloat16):

@@ -7,7 +7,7 @@ from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from hf_jepa.cli import main
-from hf_jepa.hub import model_card, template_path, write_model_card
+from hf_jepa.hub.cards import model_card, template_path, write_model_card
 from hf_jepa.registry import METHODS
 from tests.tiny import tiny_dino_config, tiny_ijepa_config, tiny_mae_config
 
@@ -107,7 +107,7 @@ def test_unknown_model_type_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no config.json"):
         model_card(str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="byol.md"):
-        template_path("byol")
+        template_path("byol.md")
 
 
 @pytest.mark.parametrize("method", ["ijepa", "dino"])

@@ -16,10 +16,10 @@ from transformers import (
 )
 
 from hf_jepa import (
-    IJepaSSLConfig,
-    IJepaSSLForImageClassification,
-    IJepaSSLForPreTraining,
-    IJepaSSLModel,
+    IJEPASSLConfig,
+    IJEPASSLForImageClassification,
+    IJEPASSLForPreTraining,
+    IJEPASSLModel,
     SSLImageProcessor,
 )
 
@@ -31,7 +31,7 @@ def _masks(batch=2):
 
 
 def test_loss_equals_hand_computation(tiny_ijepa_config):
-    model = IJepaSSLForPreTraining(tiny_ijepa_config).eval()
+    model = IJEPASSLForPreTraining(tiny_ijepa_config).eval()
     pixels = torch.randn(2, 3, 32, 32)
     context_idx, target_idx = _masks()
     out = model(pixels, context_idx=context_idx, target_idx=target_idx)
@@ -55,7 +55,7 @@ def test_loss_equals_hand_computation(tiny_ijepa_config):
 
 
 def test_each_target_block_is_predicted_independently(tiny_ijepa_config):
-    model = IJepaSSLForPreTraining(tiny_ijepa_config).eval()
+    model = IJEPASSLForPreTraining(tiny_ijepa_config).eval()
     pixels = torch.randn(2, 3, 32, 32)
     context_idx, target_idx = _masks()
     first = model(pixels, context_idx=context_idx, target_idx=target_idx).predictions
@@ -70,12 +70,12 @@ def test_loss_types(tiny_ijepa_config):
     pixels = torch.randn(2, 3, 32, 32)
     for kind, fn in (("l1", F.l1_loss), ("l2", F.mse_loss)):
         tiny_ijepa_config.loss_type = kind
-        out = IJepaSSLForPreTraining(tiny_ijepa_config)(pixels, *_masks())
+        out = IJEPASSLForPreTraining(tiny_ijepa_config)(pixels, *_masks())
         assert torch.allclose(out.loss, fn(out.predictions, out.targets))
 
 
 def test_samples_masks_itself_reproducibly(tiny_ijepa_config):
-    model = IJepaSSLForPreTraining(tiny_ijepa_config)
+    model = IJEPASSLForPreTraining(tiny_ijepa_config)
     pixels = torch.randn(4, 3, 32, 32)
     a = model(pixels, generator=torch.Generator().manual_seed(5))
     b = model(pixels, generator=torch.Generator().manual_seed(5))
@@ -84,7 +84,7 @@ def test_samples_masks_itself_reproducibly(tiny_ijepa_config):
 
 
 def test_target_starts_as_copy_and_is_frozen(tiny_ijepa_config):
-    model = IJepaSSLForPreTraining(tiny_ijepa_config)
+    model = IJEPASSLForPreTraining(tiny_ijepa_config)
     online, target = model.ema_parameters()
     assert len(online) == len(target) > 0
     assert all(torch.equal(o, t) for o, t in zip(online, target))
@@ -95,14 +95,14 @@ def test_target_starts_as_copy_and_is_frozen(tiny_ijepa_config):
 
 def test_official_init_rescales_residual_projections(tiny_ijepa_config):
     tiny_ijepa_config.update(dict(num_hidden_layers=4, hidden_size=64, initializer_range=0.02))
-    model = IJepaSSLModel(tiny_ijepa_config)
+    model = IJEPASSLModel(tiny_ijepa_config)
     stds = [layer.mlp.fc2.weight.std().item() for layer in model.layers]
     for layer_id, std in enumerate(stds, start=1):
         assert abs(std / (0.02 / (2 * layer_id) ** 0.5) - 1) < 0.15
 
 
 def test_bad_mask_arguments(tiny_ijepa_config):
-    model = IJepaSSLForPreTraining(tiny_ijepa_config)
+    model = IJEPASSLForPreTraining(tiny_ijepa_config)
     pixels = torch.randn(2, 3, 32, 32)
     context_idx, target_idx = _masks()
     with pytest.raises(ValueError, match="both"):
@@ -112,7 +112,7 @@ def test_bad_mask_arguments(tiny_ijepa_config):
 
 
 def test_save_load_and_every_auto_class(tiny_ijepa_config, tmp_path):
-    model = IJepaSSLForPreTraining(tiny_ijepa_config).eval()
+    model = IJEPASSLForPreTraining(tiny_ijepa_config).eval()
     with torch.no_grad():  # make target and online differ, as after training
         for p in model.context_encoder.parameters():
             p.add_(0.01)
@@ -125,18 +125,18 @@ def test_save_load_and_every_auto_class(tiny_ijepa_config, tmp_path):
     pixels = torch.randn(2, 3, 32, 32)
     masks = _masks()
     config = AutoConfig.from_pretrained(tmp_path)
-    assert isinstance(config, IJepaSSLConfig) and config.min_keep == 4
+    assert isinstance(config, IJEPASSLConfig) and config.min_keep == 4
 
     reloaded = AutoModelForPreTraining.from_pretrained(tmp_path).eval()
-    assert isinstance(reloaded, IJepaSSLForPreTraining)
+    assert isinstance(reloaded, IJEPASSLForPreTraining)
     assert torch.equal(reloaded(pixels, *masks).loss, model(pixels, *masks).loss)
 
     encoder = AutoModel.from_pretrained(tmp_path).eval()
-    assert isinstance(encoder, IJepaSSLModel)  # the EMA target encoder is the published one
+    assert isinstance(encoder, IJEPASSLModel)  # the EMA target encoder is the published one
     assert torch.equal(encoder(pixels).last_hidden_state, model.encoder(pixels).last_hidden_state)
 
     classifier = AutoModelForImageClassification.from_pretrained(tmp_path, num_labels=3)
-    assert isinstance(classifier, IJepaSSLForImageClassification)
+    assert isinstance(classifier, IJEPASSLForImageClassification)
     assert torch.equal(classifier.encoder.layers[0].attn.qkv.weight, model.encoder.layers[0].attn.qkv.weight)
     labels = torch.tensor([0, 2])
     out = classifier(pixels, labels=labels)
@@ -149,9 +149,9 @@ def test_save_load_and_every_auto_class(tiny_ijepa_config, tmp_path):
 
 
 def test_pretraining_model_from_encoder_folder_starts_both_networks_from_it(tiny_ijepa_config, tmp_path):
-    encoder = IJepaSSLModel(tiny_ijepa_config)
+    encoder = IJEPASSLModel(tiny_ijepa_config)
     encoder.save_pretrained(tmp_path)
-    model = IJepaSSLForPreTraining.from_pretrained(tmp_path)
+    model = IJEPASSLForPreTraining.from_pretrained(tmp_path)
     for loaded in (model.encoder, model.context_encoder):
         assert torch.equal(loaded.layers[1].mlp.fc1.weight, encoder.layers[1].mlp.fc1.weight)
 
@@ -171,7 +171,7 @@ def test_folder_of_another_model_type_is_refused(tmp_path):
     ViTModel(
         ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
     ).save_pretrained(tmp_path)
-    for cls in (IJepaSSLForPreTraining, IJepaSSLModel, IJepaSSLConfig):
+    for cls in (IJEPASSLForPreTraining, IJEPASSLModel, IJEPASSLConfig):
         with pytest.raises(ValueError, match="holds a `vit` model"):
             cls.from_pretrained(tmp_path)
 
@@ -180,7 +180,7 @@ def test_lora_without_naming_targets(tiny_ijepa_config):
     from peft import LoraConfig, get_peft_model
 
     tiny_ijepa_config.num_labels = 3
-    classifier = IJepaSSLForImageClassification(tiny_ijepa_config)
+    classifier = IJEPASSLForImageClassification(tiny_ijepa_config)
     lora = get_peft_model(classifier, LoraConfig(r=4, modules_to_save=["classifier"]))
     trainable = {name for name, p in lora.named_parameters() if p.requires_grad}
     assert any("attn.qkv.lora_A" in name for name in trainable)

@@ -16,8 +16,8 @@ from transformers import (
 )
 
 from hf_jepa import (
-    IJepaSSLForPreTraining,
-    IJepaSSLModel,
+    IJEPASSLForPreTraining,
+    IJEPASSLModel,
     MAESSLConfig,
     MAESSLForImageClassification,
     MAESSLForPreTraining,
@@ -25,8 +25,8 @@ from hf_jepa import (
     RandomMaskGenerator,
     SSLImageProcessor,
 )
+from hf_jepa.engine.trainer import SSLTrainer
 from hf_jepa.models.modeling_mae import normalize_patches, patchify, unpatchify
-from hf_jepa.trainer import SSLTrainer
 from tests.tiny import tiny_mae_config as mae_config
 from tests.tiny import tiny_training_args
 
@@ -275,7 +275,7 @@ def test_save_load_and_every_auto_class(tmp_path):
 
 def test_mae_folder_is_refused_by_the_ijepa_classes(tmp_path):
     MAESSLForPreTraining(mae_config()).save_pretrained(tmp_path)
-    for cls in (IJepaSSLForPreTraining, IJepaSSLModel):
+    for cls in (IJEPASSLForPreTraining, IJEPASSLModel):
         with pytest.raises(ValueError, match="holds a `mae_ssl` model"):
             cls.from_pretrained(tmp_path)
 

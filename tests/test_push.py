@@ -16,10 +16,10 @@ from huggingface_hub import ModelCard, constants
 from safetensors import safe_open
 
 import hf_jepa
-from hf_jepa import IJepaSSLForPreTraining, SSLImageProcessor, SSLTrainer
+from hf_jepa import IJEPASSLForPreTraining, SSLImageProcessor, SSLTrainer
 from hf_jepa.cli import USAGE, main
-from hf_jepa.hub import write_model_card
-from hf_jepa.push import PUSH_FORMATS, check_remote_model_type, push_to_hub
+from hf_jepa.hub.cards import write_model_card
+from hf_jepa.hub.push import PUSH_FORMATS, check_remote_model_type, push_to_hub
 from tests.test_hub import results_for, saved
 from tests.tiny import tiny_ijepa_config, tiny_training_args
 
@@ -409,9 +409,10 @@ def test_cli_help_and_exit_codes(tmp_path, hub_env, no_network, capsys):
 def test_trainer_push_uploads_our_card(tmp_path, monkeypatch):
     output_dir = tmp_path / "run"
     trainer = SSLTrainer(
-        model=IJepaSSLForPreTraining(tiny_ijepa_config()),
+        model=IJEPASSLForPreTraining(tiny_ijepa_config()),
         args=tiny_training_args(output_dir),
         processing_class=SSLImageProcessor(size={"height": 32, "width": 32}),
+        model_card_writer=write_model_card,
     )
     trainer.save_model()
     (output_dir / "eval_results.json").write_text(json.dumps(results_for("ijepa")))

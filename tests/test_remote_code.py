@@ -8,13 +8,13 @@ import sys
 import pytest
 import torch
 
-from hf_jepa import DINOSSLForPreTraining, IJepaSSLForPreTraining, MAESSLForPreTraining, SSLImageProcessor
+from hf_jepa import DINOSSLForPreTraining, IJEPASSLForPreTraining, MAESSLForPreTraining, SSLImageProcessor
 from hf_jepa.cli import main
-from hf_jepa.remote_code import export_remote_code, module_closure, relative_imports
+from hf_jepa.hub.remote_code import export_remote_code, module_closure, relative_imports
 from tests.tiny import tiny_dino_config, tiny_ijepa_config, tiny_mae_config
 
 BUILDERS = {
-    "ijepa": (IJepaSSLForPreTraining, tiny_ijepa_config),
+    "ijepa": (IJEPASSLForPreTraining, tiny_ijepa_config),
     "mae": (MAESSLForPreTraining, tiny_mae_config),
     "dino": (DINOSSLForPreTraining, tiny_dino_config),
 }

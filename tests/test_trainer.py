@@ -7,10 +7,11 @@ import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 
-from hf_jepa import DINOSSLForPreTraining, IJepaSSLForPreTraining
-from hf_jepa.data import ImageCollator, digits_dataset, image_transform
-from hf_jepa.trainer import SSLTrainer, TrainingDivergedError, ema_update_, scheduled_value
-from hf_jepa.views import MultiCropViews, RandomResizedCropFlip
+from hf_jepa import DINOSSLForPreTraining, IJEPASSLForPreTraining
+from hf_jepa.data.images import ImageCollator, digits_dataset, image_transform
+from hf_jepa.engine.schedules import ema_update_, scheduled_value
+from hf_jepa.engine.trainer import SSLTrainer, TrainingDivergedError
+from hf_jepa.engine.views import MultiCropViews, RandomResizedCropFlip
 from tests.tiny import tiny_training_args
 
 
@@ -67,7 +68,7 @@ class _Snapshots(TrainerCallback):
 
 
 def test_trainer_moves_target_exactly_by_the_ema_formula(tiny_ijepa_config, tmp_path):
-    model = IJepaSSLForPreTraining(tiny_ijepa_config)
+    model = IJEPASSLForPreTraining(tiny_ijepa_config)
     start = [p.detach().clone() for p in model.encoder.parameters()]
     snapshots = _Snapshots(model)
     args = _args(tmp_path, ema_momentum=0.9, ema_momentum_end=1.0, ema_schedule="linear")
@@ -83,7 +84,7 @@ def test_trainer_moves_target_exactly_by_the_ema_formula(tiny_ijepa_config, tmp_
 
 
 def test_few_steps_reduce_the_loss_on_a_fixed_batch(tiny_ijepa_config, tmp_path):
-    model = IJepaSSLForPreTraining(tiny_ijepa_config)
+    model = IJEPASSLForPreTraining(tiny_ijepa_config)
     data = _FixedMaskDataset()
     batch = torch.utils.data.default_collate([data[i] for i in range(len(data))])
     with torch.no_grad():
@@ -99,7 +100,7 @@ def test_few_steps_reduce_the_loss_on_a_fixed_batch(tiny_ijepa_config, tmp_path)
 
 
 def test_weight_decay_schedule_is_applied(tiny_ijepa_config, tmp_path):
-    model = IJepaSSLForPreTraining(tiny_ijepa_config)
+    model = IJEPASSLForPreTraining(tiny_ijepa_config)
     seen = []
 
     class Record(TrainerCallback):
@@ -116,7 +117,7 @@ def test_weight_decay_schedule_is_applied(tiny_ijepa_config, tmp_path):
 
 def _train_params(config, tmp_path, **kwargs):
     torch.manual_seed(0)
-    model = IJepaSSLForPreTraining(config)
+    model = IJEPASSLForPreTraining(config)
     trainer = SSLTrainer(model=model, args=_args(tmp_path, max_steps=1, **kwargs), train_dataset=_FixedMaskDataset())
     trainer.train()
     return [p.detach().clone() for p in model.parameters()]
@@ -138,7 +139,7 @@ def digits_subset():
 
 def _digits_trainer(config, tmp_path, data, **kwargs):
     torch.manual_seed(0)
-    model = IJepaSSLForPreTraining(config) if config.model_type == "ijepa_ssl" else DINOSSLForPreTraining(config)
+    model = IJEPASSLForPreTraining(config) if config.model_type == "ijepa_ssl" else DINOSSLForPreTraining(config)
     collator = ImageCollator(image_transform(32, [0.5] * 3, [0.5] * 3))
     args = _args(tmp_path, **{"max_steps": 4, "per_device_train_batch_size": 16, **kwargs})
     views = RandomResizedCropFlip(32, scale=(0.3, 1.0))
@@ -164,14 +165,14 @@ def test_resume_equals_uninterrupted(tiny_ijepa_config, tmp_path, digits_subset)
 
 def test_dino_resume_equals_uninterrupted(tiny_dino_config, tmp_path, digits_subset):
     """Multi-crop views, center, teacher-temperature warm-up and the frozen last layer all resume exactly."""
-    schedules = dict(teacher_temperature_warmup_steps=3, freeze_last_layer_steps=3, ema_schedule="cosine")
+    tiny_dino_config.teacher_temperature_warmup_steps, tiny_dino_config.freeze_last_layer_steps = 3, 3
     straight = _digits_trainer(
-        tiny_dino_config, tmp_path / "run", digits_subset, save_strategy="steps", save_steps=2, **schedules
+        tiny_dino_config, tmp_path / "run", digits_subset, save_strategy="steps", save_steps=2, ema_schedule="cosine"
     )
     straight.train()
     expected = straight.model.state_dict()
 
-    resumed = _digits_trainer(tiny_dino_config, tmp_path / "resumed", digits_subset, **schedules)
+    resumed = _digits_trainer(tiny_dino_config, tmp_path / "resumed", digits_subset, ema_schedule="cosine")
     resumed.train(resume_from_checkpoint=str(tmp_path / "run" / "checkpoint-2"))
     got = resumed.model.state_dict()
     for name, value in expected.items():
@@ -195,7 +196,7 @@ def test_bf16_autocast_step(tiny_ijepa_config, tmp_path, digits_subset):
 
 
 def test_non_finite_loss_stops_training_naming_the_step(tiny_ijepa_config, tmp_path):
-    model = IJepaSSLForPreTraining(tiny_ijepa_config)
+    model = IJEPASSLForPreTraining(tiny_ijepa_config)
     trainer = SSLTrainer(
         model=model, args=_args(tmp_path, max_steps=3, logging_steps=1), train_dataset=_FixedMaskDataset(nan=True)
     )
@@ -217,13 +218,13 @@ def test_requires_ssl_training_arguments(tiny_ijepa_config, tmp_path):
     from transformers import TrainingArguments
 
     with pytest.raises(TypeError, match="SSLTrainingArguments"):
-        SSLTrainer(model=IJepaSSLForPreTraining(tiny_ijepa_config), args=TrainingArguments(str(tmp_path)))
+        SSLTrainer(model=IJEPASSLForPreTraining(tiny_ijepa_config), args=TrainingArguments(str(tmp_path)))
 
 
 def test_missing_pixel_values_is_explained(tiny_ijepa_config, tmp_path):
     data = Dataset.from_dict({"text": ["a", "b"]})
     trainer = SSLTrainer(
-        model=IJepaSSLForPreTraining(tiny_ijepa_config),
+        model=IJEPASSLForPreTraining(tiny_ijepa_config),
         args=_args(tmp_path, per_device_train_batch_size=2, max_steps=1),
         train_dataset=data,
         data_collator=lambda rows: {"text_ids": torch.zeros(len(rows))},

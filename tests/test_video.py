@@ -13,9 +13,10 @@ import torch
 from datasets import Dataset, DatasetDict, Video
 from sklearn.datasets import load_digits
 
-from hf_jepa import SSLVideoProcessor, video
-from hf_jepa.moving_digits import DIRECTIONS, _digit_images, build_moving_digits, moving_digit_clip
-from hf_jepa.video import (
+from hf_jepa import SSLVideoProcessor
+from hf_jepa.data import video_decoding as video
+from hf_jepa.data.moving_digits import DIRECTIONS, _digit_images, build_moving_digits, moving_digit_clip
+from hf_jepa.data.video_decoding import (
     CORRUPT,
     MISSING,
     TOO_SHORT,
@@ -28,7 +29,7 @@ from hf_jepa.video import (
     video_info,
     write_video,
 )
-from hf_jepa.video_data import (
+from hf_jepa.data.videos import (
     VideoClipCollator,
     clip_to_pixel_values,
     load_video_dataset,

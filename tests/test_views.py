@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision.transforms import v2
 
-from hf_jepa.views import RandomResizedCropFlip
+from hf_jepa.engine.views import RandomResizedCropFlip
 
 
 def test_boxes_follow_scale_and_ratio():
@@ -63,7 +63,7 @@ def test_same_generator_same_views():
     assert not torch.equal(first, views(images, torch.Generator().manual_seed(8)))
 
 
-# ---- Batched photometric ops (hf_jepa.augment) against torchvision, sample by sample ----
+# ---- Batched photometric ops (hf_jepa.engine.augment) against torchvision, sample by sample ----
 
 
 def _test_images(batch=8, height=10, width=12):
@@ -83,7 +83,7 @@ def _per_sample_reference(op, images, factors):
 def test_blend_ops_match_torchvision():
     from torchvision.transforms.v2 import functional as F
 
-    from hf_jepa import augment
+    from hf_jepa.engine import augment
 
     images = _test_images()
     factors = torch.linspace(0.0, 2.0, images.shape[0])  # includes 0 and values that clamp
@@ -101,7 +101,7 @@ def test_blend_ops_match_torchvision():
 def test_hue_matches_torchvision():
     from torchvision.transforms.v2 import functional as F
 
-    from hf_jepa import augment
+    from hf_jepa.engine import augment
 
     images = _test_images()
     factors = torch.linspace(-0.5, 0.5, images.shape[0])
@@ -114,7 +114,7 @@ def test_hue_matches_torchvision():
 def test_solarize_matches_torchvision():
     from torchvision.transforms.v2 import functional as F
 
-    from hf_jepa import augment
+    from hf_jepa.engine import augment
 
     images = _test_images()
     thresholds = torch.linspace(0.1, 0.9, images.shape[0])
@@ -127,7 +127,7 @@ def test_solarize_matches_torchvision():
 def test_gaussian_blur_matches_torchvision():
     from torchvision.transforms.v2 import functional as F
 
-    from hf_jepa import augment
+    from hf_jepa.engine import augment
 
     assert augment.gaussian_kernel_size(2.0) == 11  # torchvision's default sigma for 11 is 0.15 * 11 + 0.35 = 2.0
     assert augment.gaussian_kernel_size(0.5) == 3 and augment.gaussian_kernel_size(2.1) == 13
@@ -144,7 +144,7 @@ def test_gaussian_blur_matches_torchvision():
 def test_color_jitter_applies_each_samples_ops_in_its_order():
     from torchvision.transforms.v2 import functional as F
 
-    from hf_jepa import augment
+    from hf_jepa.engine import augment
 
     images = _test_images(batch=32, height=6, width=6)
     params = augment.sample_color_jitter(32, "cpu", torch.Generator().manual_seed(0), p=0.8)
@@ -172,7 +172,7 @@ def test_color_jitter_applies_each_samples_ops_in_its_order():
 
 
 def test_color_jitter_probability_and_ranges():
-    from hf_jepa import augment
+    from hf_jepa.engine import augment
 
     images = _test_images(batch=64, height=6, width=6)[4:]  # ordinary colourful images
     assert torch.equal(augment.color_jitter(images, torch.Generator().manual_seed(0), p=0.0), images)
@@ -203,7 +203,7 @@ def _unnormalised(views, mean=MEAN, std=STD):
 
 
 def test_multicrop_shapes_and_values():
-    from hf_jepa.views import MultiCropViews
+    from hf_jepa.engine.views import MultiCropViews
 
     images = _normalised(torch.rand(4, 3, 24, 20))
     views = MultiCropViews(16, 8, num_local_crops=6)
@@ -222,7 +222,7 @@ def test_multicrop_shapes_and_values():
 
 
 def test_multicrop_same_seed_same_views():
-    from hf_jepa.views import MultiCropViews
+    from hf_jepa.engine.views import MultiCropViews
 
     images = _normalised(torch.rand(3, 3, 20, 20))
     views = MultiCropViews(12, 6, num_local_crops=2)
@@ -235,7 +235,7 @@ def test_multicrop_same_seed_same_views():
 
 
 def test_local_crops_cover_smaller_areas():
-    from hf_jepa.views import MultiCropViews
+    from hf_jepa.engine.views import MultiCropViews
 
     # Channel 0 ramps along x, channel 1 along y: a view's value ranges are its box's width and height fractions.
     ramp = (torch.arange(64, dtype=torch.float32) + 0.5) / 64
@@ -255,7 +255,7 @@ def test_local_crops_cover_smaller_areas():
 
 
 def test_multicrop_blur_and_solarize_probabilities():
-    from hf_jepa.views import MultiCropViews
+    from hf_jepa.engine.views import MultiCropViews
 
     # 8x8 views of whole 8x8 images (scale 1: the crop is the image) of a checkerboard in [0.6, 0.9]:
     # blurred <=> its contrast collapses (sigma >= 1), solarized <=> its mean drops below 0.5.
@@ -302,7 +302,7 @@ def test_multicrop_blur_and_solarize_probabilities():
     ],
 )
 def test_multicrop_rejects_bad_arguments(kwargs, name):
-    from hf_jepa.views import MultiCropViews
+    from hf_jepa.engine.views import MultiCropViews
 
     with pytest.raises(ValueError, match=f"`{name}`"):
         MultiCropViews(**{"global_size": 16, "local_size": 8, **kwargs})

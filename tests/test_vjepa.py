@@ -320,8 +320,8 @@ def test_few_trainer_steps_reduce_the_loss(tmp_path, position_embedding_type, st
 
 
 def _video_trainer(output_dir, data, **overrides):
-    from hf_jepa.video_data import VideoClipCollator
-    from hf_jepa.views import RandomResizedCropFlip
+    from hf_jepa.data.videos import VideoClipCollator
+    from hf_jepa.engine.views import RandomResizedCropFlip
 
     torch.manual_seed(0)
     model = VJEPASSLForPreTraining(tiny_vjepa_config())
@@ -333,7 +333,7 @@ def _video_trainer(output_dir, data, **overrides):
 
 def test_resume_on_real_clips_equals_uninterrupted(tmp_path):
     """Random temporal windows (collator, global RNG), clip crops and masks (per-step generator) all resume."""
-    from hf_jepa.video_data import load_video_dataset
+    from hf_jepa.data.videos import load_video_dataset
 
     data = load_video_dataset(cache_dir=str(tmp_path / "cache"), num_clips=20, frames_per_clip=4, frame_stride=2)
     straight = _video_trainer(tmp_path / "run", data["train"], save_strategy="steps", save_steps=2)

@@ -9,7 +9,7 @@ import torch
 
 from hf_jepa import VJEPASSLForPreTraining
 from hf_jepa.cli import main
-from hf_jepa.export import export_to_transformers
+from hf_jepa.hub.export import export_to_transformers
 from hf_jepa.models.vit import gather_tokens
 from hf_jepa.registry import METHODS, default_processor
 from tests.tiny import tiny_vjepa_config

@@ -1,12 +1,12 @@
 """The tiny configurations the tests share (also imported by the distributed workers)."""
 
-from hf_jepa import DINOSSLConfig, IJepaSSLConfig, MAESSLConfig, SSLTrainingArguments, VJEPASSLConfig
+from hf_jepa import DINOSSLConfig, IJEPASSLConfig, MAESSLConfig, SSLTrainingArguments, VJEPASSLConfig
 
 # A 2-layer ViT on 32x32 images with 4x4 patches: an 8x8 grid, the smallest that fits multi-block masks.
 TINY_VIT = dict(image_size=32, patch_size=4, hidden_size=32, num_hidden_layers=2, num_attention_heads=2)
 
 
-def tiny_ijepa_config(**overrides) -> IJepaSSLConfig:
+def tiny_ijepa_config(**overrides) -> IJEPASSLConfig:
     base = dict(
         TINY_VIT,
         predictor_hidden_size=16,
@@ -14,7 +14,7 @@ def tiny_ijepa_config(**overrides) -> IJepaSSLConfig:
         predictor_num_attention_heads=2,
         min_keep=4,
     )
-    return IJepaSSLConfig(**{**base, **overrides})
+    return IJEPASSLConfig(**{**base, **overrides})
 
 
 def tiny_mae_config(**overrides) -> MAESSLConfig:

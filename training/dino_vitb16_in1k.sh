@@ -22,7 +22,8 @@ accelerate launch --config_file "$(dirname "$0")/accelerate_multi_gpu.yaml" --nu
   --output_dir "${OUTPUT_DIR:-outputs/dino_vitb16_in1k}" \
   --config_overrides "image_size=224,patch_size=16,hidden_size=768,num_hidden_layers=12,num_attention_heads=12,\
 drop_path_rate=0.1,head_hidden_size=2048,head_bottleneck_size=256,head_output_size=65536,num_local_crops=8,\
-local_crop_size=96,teacher_temperature=0.07,warmup_teacher_temperature=0.04" \
+local_crop_size=96,teacher_temperature=0.07,warmup_teacher_temperature=0.04,teacher_temperature_warmup_steps=37530,\
+freeze_last_layer_steps=1251" \
   --crop_scale 0.4 1.0 \
   --horizontal_flip true \
   --load_size 256 \
@@ -34,8 +35,6 @@ local_crop_size=96,teacher_temperature=0.07,warmup_teacher_temperature=0.04" \
   --lr_scheduler_kwargs '{"min_lr": 1e-6}' \
   --weight_decay 0.04 --weight_decay_end 0.4 \
   --ema_momentum 0.996 --ema_momentum_end 1.0 --ema_schedule cosine \
-  --teacher_temperature_warmup_steps 37530 \
-  --freeze_last_layer_steps 1251 \
   --max_grad_norm 3.0 \
   --bf16 \
   --dataloader_num_workers 10 \

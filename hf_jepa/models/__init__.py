@@ -1,7 +1,8 @@
 from .configuration_dino import DINOSSLConfig
-from .configuration_ijepa import IJepaSSLConfig
+from .configuration_ijepa import IJEPASSLConfig, IJepaSSLConfig
+from .configuration_jepa import JEPAConfig
 from .configuration_mae import MAESSLConfig
-from .configuration_vit_ssl import SSLViTConfig
+from .configuration_ssl_vit import SSLViTConfig
 from .configuration_vjepa import VJEPASSLConfig
 from .heads import AttentivePooler, DINOHead, WeightNormLinear
 from .image_processing_ssl import SSLImageProcessor
@@ -15,12 +16,18 @@ from .modeling_dino import (
     DINOSSLPreTrainedModel,
 )
 from .modeling_ijepa import (
+    IJEPASSLForImageClassification,
     IJepaSSLForImageClassification,
+    IJEPASSLForPreTraining,
     IJepaSSLForPreTraining,
+    IJEPASSLForPreTrainingOutput,
     IJepaSSLForPreTrainingOutput,
+    IJEPASSLModel,
     IJepaSSLModel,
+    IJEPASSLPreTrainedModel,
     IJepaSSLPreTrainedModel,
 )
+from .modeling_jepa import JEPAForPreTrainingBase, JEPAPreTrainedModel
 from .modeling_mae import (
     MAESSLForImageClassification,
     MAESSLForPreTraining,
@@ -28,7 +35,13 @@ from .modeling_mae import (
     MAESSLModel,
     MAESSLPreTrainedModel,
 )
-from .modeling_ssl_vit import SSLModelWithEMATarget, SSLPreTrainingOutput, SSLViTForImageClassification, SSLViTModel
+from .modeling_ssl_vit import (
+    SSLModelWithEMATarget,
+    SSLPreTrainedModel,
+    SSLPreTrainingOutput,
+    SSLViTForImageClassification,
+    SSLViTModel,
+)
 from .modeling_vjepa import (
     VJEPASSLForPreTraining,
     VJEPASSLForPreTrainingOutput,
@@ -49,19 +62,27 @@ __all__ = [
     "DINOSSLForPreTrainingOutput",
     "DINOSSLModel",
     "DINOSSLPreTrainedModel",
-    "MAESSLConfig",
-    "MAESSLForImageClassification",
-    "MAESSLForPreTraining",
-    "MAESSLForPreTrainingOutput",
-    "MAESSLModel",
-    "MAESSLPreTrainedModel",
-    "WeightNormLinear",
+    "IJEPASSLConfig",
+    "IJEPASSLForImageClassification",
+    "IJEPASSLForPreTraining",
+    "IJEPASSLForPreTrainingOutput",
+    "IJEPASSLModel",
+    "IJEPASSLPreTrainedModel",
     "IJepaSSLConfig",
     "IJepaSSLForImageClassification",
     "IJepaSSLForPreTraining",
     "IJepaSSLForPreTrainingOutput",
     "IJepaSSLModel",
     "IJepaSSLPreTrainedModel",
+    "JEPAConfig",
+    "JEPAForPreTrainingBase",
+    "JEPAPreTrainedModel",
+    "MAESSLConfig",
+    "MAESSLForImageClassification",
+    "MAESSLForPreTraining",
+    "MAESSLForPreTrainingOutput",
+    "MAESSLModel",
+    "MAESSLPreTrainedModel",
     "MaskedTokenPredictor",
     "MultiBlock3DMaskGenerator",
     "MultiBlockMaskGenerator",
@@ -69,6 +90,7 @@ __all__ = [
     "RandomMaskGenerator",
     "SSLImageProcessor",
     "SSLModelWithEMATarget",
+    "SSLPreTrainedModel",
     "SSLPreTrainingOutput",
     "SSLViTConfig",
     "SSLViTForImageClassification",
@@ -81,4 +103,5 @@ __all__ = [
     "VJEPASSLForVideoClassification",
     "VJEPASSLModel",
     "VJEPASSLPreTrainedModel",
+    "WeightNormLinear",
 ]

@@ -1,6 +1,6 @@
 """DINO configuration: the shared ViT plus the projection head, temperatures, centering and multi-crop sizes."""
 
-from .configuration_vit_ssl import SSLViTConfig
+from .configuration_ssl_vit import SSLViTConfig
 
 
 class DINOSSLConfig(SSLViTConfig):
@@ -17,8 +17,11 @@ class DINOSSLConfig(SSLViTConfig):
         head_norm_last_layer (`bool`, defaults to `True`): fix the norm of each prototype at 1.
         student_temperature (`float`, defaults to 0.1): softmax temperature of the student.
         teacher_temperature (`float`, defaults to 0.07): teacher temperature after its warm-up.
-        warmup_teacher_temperature (`float`, defaults to 0.04): teacher temperature at step 0; the trainer moves it
-            linearly to `teacher_temperature` over `SSLTrainingArguments.teacher_temperature_warmup_steps`.
+        warmup_teacher_temperature (`float`, defaults to 0.04): teacher temperature at step 0.
+        teacher_temperature_warmup_steps (`int`, defaults to 0): optimizer steps over which the teacher temperature
+            rises linearly from `warmup_teacher_temperature` to `teacher_temperature` (official ViT-B: 30 epochs).
+        freeze_last_layer_steps (`int`, defaults to 0): the head's last layer gets no update for this many optimizer
+            steps (official: 1 epoch).
         center_momentum (`float`, defaults to 0.9): EMA momentum of the center subtracted from teacher logits.
         num_global_crops (`int`, defaults to 2): global views (the teacher's input), at `image_size`.
         num_local_crops (`int`, defaults to 8): local views (student only).
@@ -39,6 +42,8 @@ class DINOSSLConfig(SSLViTConfig):
     student_temperature: float = 0.1
     teacher_temperature: float = 0.07
     warmup_teacher_temperature: float = 0.04
+    teacher_temperature_warmup_steps: int = 0
+    freeze_last_layer_steps: int = 0
     center_momentum: float = 0.9
     num_global_crops: int = 2
     num_local_crops: int = 8
@@ -56,6 +61,9 @@ class DINOSSLConfig(SSLViTConfig):
         for name in ("student_temperature", "teacher_temperature", "warmup_teacher_temperature"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}.")
+        for name in ("teacher_temperature_warmup_steps", "freeze_last_layer_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}.")
         if not 0.0 <= self.center_momentum <= 1.0:
             raise ValueError(f"`center_momentum` must be in [0, 1], got {self.center_momentum}.")
         super().__post_init__(**kwargs)

@@ -1,18 +1,17 @@
 """I-JEPA configuration: the shared ViT plus predictor and multi-block masking hyper-parameters."""
 
-from .configuration_vit_ssl import SSLViTConfig
+from .configuration_jepa import JEPAConfig
 
 
-class IJepaSSLConfig(SSLViTConfig):
+class IJEPASSLConfig(JEPAConfig):
     r"""
-    Configuration of [`IJepaSSLForPreTraining`]. Defaults follow the official I-JEPA recipe with a ViT-B/16
+    Configuration of [`IJEPASSLForPreTraining`]. Defaults follow the official I-JEPA recipe with a ViT-B/16
     encoder (the paper's ViT-H/14 is `hidden_size=1280, num_hidden_layers=32, num_attention_heads=16,
     patch_size=14`).
 
     Args:
-        predictor_hidden_size (`int`, defaults to 384): predictor width (official 384).
-        predictor_num_hidden_layers (`int`, defaults to 12): predictor depth (official 12).
-        predictor_num_attention_heads (`int`, defaults to 12): predictor heads (officially the encoder's).
+        predictor_num_attention_heads (`int`, defaults to 12): predictor heads (officially the encoder's); the
+            other predictor fields are [`JEPAConfig`]'s.
         num_targets (`int`, defaults to 4): target blocks per image.
         target_scale (pair, defaults to (0.15, 0.2)): area of each target block, as a fraction of the grid.
         target_aspect_ratio (pair, defaults to (0.75, 1.5)): height/width of target blocks.
@@ -23,9 +22,6 @@ class IJepaSSLConfig(SSLViTConfig):
 
     model_type = "ijepa_ssl"
 
-    predictor_hidden_size: int = 384
-    predictor_num_hidden_layers: int = 12
-    predictor_num_attention_heads: int = 12
     num_targets: int = 4
     target_scale: list[float] | tuple[float, float] = (0.15, 0.2)
     target_aspect_ratio: list[float] | tuple[float, float] = (0.75, 1.5)
@@ -33,13 +29,8 @@ class IJepaSSLConfig(SSLViTConfig):
     min_keep: int = 10
     loss_type: str = "smooth_l1"
 
-    def __post_init__(self, **kwargs):
-        if self.predictor_hidden_size % self.predictor_num_attention_heads:
-            raise ValueError(
-                f"`predictor_hidden_size` ({self.predictor_hidden_size}) must be divisible by "
-                f"`predictor_num_attention_heads` ({self.predictor_num_attention_heads})."
-            )
-        super().__post_init__(**kwargs)
 
+# The name before the naming scheme became the paper's spelling (I-JEPA -> IJEPA).
+IJepaSSLConfig = IJEPASSLConfig
 
-__all__ = ["IJepaSSLConfig"]
+__all__ = ["IJEPASSLConfig", "IJepaSSLConfig"]

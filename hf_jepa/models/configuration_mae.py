@@ -1,6 +1,6 @@
 """MAE configuration: the shared ViT plus the pixel decoder and random-masking hyper-parameters."""
 
-from .configuration_vit_ssl import SSLViTConfig
+from .configuration_ssl_vit import SSLViTConfig, check_heads
 
 
 class MAESSLConfig(SSLViTConfig):
@@ -28,11 +28,7 @@ class MAESSLConfig(SSLViTConfig):
     norm_pix_loss: bool = True
 
     def __post_init__(self, **kwargs):
-        if self.decoder_hidden_size % self.decoder_num_attention_heads:
-            raise ValueError(
-                f"`decoder_hidden_size` ({self.decoder_hidden_size}) must be divisible by "
-                f"`decoder_num_attention_heads` ({self.decoder_num_attention_heads})."
-            )
+        check_heads(self, "decoder_hidden_size", "decoder_num_attention_heads")
         if not 0.0 < self.mask_ratio < 1.0:  # with nothing hidden there is nothing to reconstruct (a 0/0 loss)
             raise ValueError(f"`mask_ratio` must be in (0, 1), got {self.mask_ratio}.")
         super().__post_init__(**kwargs)

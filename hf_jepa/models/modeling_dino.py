@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from transformers import initialization as init
 
 from .configuration_dino import DINOSSLConfig
-from .configuration_vit_ssl import _as_pair
 from .heads import DINOHead, WeightNormLinear
 from .losses import dino_cross_entropy
 from .modeling_ssl_vit import (
@@ -19,6 +18,7 @@ from .modeling_ssl_vit import (
     SSLViTForImageClassification,
     SSLViTModel,
 )
+from .multi_crop import check_crops, views_first
 
 
 class DINOSSLPreTrainedModel(SSLPreTrainedModel):
@@ -31,7 +31,8 @@ class DINOSSLPreTrainedModel(SSLPreTrainedModel):
             init.kaiming_uniform_(module.weight_v, a=5**0.5)
             init.ones_(module.weight_g)
         elif isinstance(module, DINOSSLForPreTraining):
-            init.zeros_(module.center)
+            for buffer in (module.center, module.pending_center_sum, module.pending_center_count):
+                init.zeros_(buffer)
 
 
 class DINOSSLModel(DINOSSLPreTrainedModel, SSLViTModel):
@@ -58,16 +59,10 @@ class DINOSSLForPreTrainingOutput(SSLPreTrainingOutput):
     teacher_probs: torch.FloatTensor | None = None
 
 
-def _views_first(crops: torch.Tensor, argument: str) -> torch.Tensor:
-    """[B, V, C, H, W] -> [V * B, C, H, W], view-major (the order DINO's loss chunks)."""
-    if crops.ndim != 5:
-        raise ValueError(f"`{argument}` must be [batch, views, channels, height, width], got {tuple(crops.shape)}.")
-    return crops.transpose(0, 1).flatten(0, 1)
-
-
 class DINOSSLForPreTraining(DINOSSLPreTrainedModel, SSLModelWithEMATarget):
     """Student (encoder + head, trained) and EMA teacher (`encoder`, published, + `teacher_head`)."""
 
+    main_input_name = "global_crops"
     ema_pairs = (("student_encoder", "encoder"), ("student_head", "teacher_head"))
 
     def __init__(self, config: DINOSSLConfig):
@@ -78,6 +73,9 @@ class DINOSSLForPreTraining(DINOSSLPreTrainedModel, SSLModelWithEMATarget):
         self.teacher_head = self._build_head(config)
         # Saved with the model and moved by `.to()`: a center left on another device or lost on resume is a bug.
         self.register_buffer("center", torch.zeros(1, config.head_output_size))
+        # Teacher-logit sums of the training forwards since the center last moved (see `defer_batch_statistics`).
+        self.register_buffer("pending_center_sum", torch.zeros(1, config.head_output_size), persistent=False)
+        self.register_buffer("pending_center_count", torch.zeros(()), persistent=False)
         self.freeze_targets()
         self.post_init()
 
@@ -92,39 +90,40 @@ class DINOSSLForPreTraining(DINOSSLPreTrainedModel, SSLModelWithEMATarget):
             config.head_norm_last_layer,
         )
 
-    def get_encoder(self) -> DINOSSLModel:
-        return self.encoder
+    # ---- what the trainer schedules (official: teacher temperature warm-up, last layer frozen early) ----------------
+    def scheduled_inputs(self, step: int) -> dict[str, float]:
+        """The teacher temperature at this step: linear from `warmup_teacher_temperature` to `teacher_temperature`
+        over `teacher_temperature_warmup_steps`, then constant."""
+        config, warmup = self.config, self.config.teacher_temperature_warmup_steps
+        if step >= warmup:
+            return {"teacher_temperature": config.teacher_temperature}
+        start, end = config.warmup_teacher_temperature, config.teacher_temperature
+        return {"teacher_temperature": start + (end - start) * step / warmup}
 
-    def last_layer_parameters(self) -> list[nn.Parameter]:
-        """What `SSLTrainingArguments.freeze_last_layer_steps` keeps still early in training (official: 1 epoch)."""
-        return list(self.student_head.last_layer.parameters())
+    def frozen_parameters(self, step: int) -> list[nn.Parameter]:
+        """The head's last layer gets no update for the first `freeze_last_layer_steps` steps (official: 1 epoch)."""
+        return list(self.student_head.last_layer.parameters()) if step < self.config.freeze_last_layer_steps else []
+
+    # ---- the center -------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def accumulate_center(self, teacher_logits: torch.Tensor) -> None:
+        """Add this forward's teacher logits [N, K] to the pending center update."""
+        self.pending_center_sum += teacher_logits.float().sum(dim=0, keepdim=True)
+        self.pending_center_count += teacher_logits.shape[0]
 
     @torch.no_grad()
-    def update_center(self, teacher_logits: torch.Tensor) -> None:
-        """center <- m * center + (1 - m) * mean of the teacher logits over every view and every process."""
-        total = teacher_logits.float().sum(dim=0, keepdim=True)  # [1, K]
-        count = torch.full((), teacher_logits.shape[0], dtype=torch.float32, device=total.device)
+    def update_batch_statistics(self) -> None:
+        """center <- m * center + (1 - m) * mean of the pending teacher logits over every view, every accumulated
+        micro-batch and every process (official: once per step, over the global batch)."""
+        total, count = self.pending_center_sum.clone(), self.pending_center_count.clone()
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(total)
             dist.all_reduce(count)
         momentum = self.config.center_momentum
-        self.center.mul_(momentum).add_(total / count, alpha=1.0 - momentum)
-
-    def _check_crop_sizes(self, global_crops: torch.Tensor, local_crops: torch.Tensor | None) -> None:
-        """Global crops at the model's image size (the teacher's positions are not interpolated), local crops any
-        multiple of the patch size (their positions are)."""
-        patch = _as_pair(self.config.patch_size, "patch_size")
-        image = tuple(g * p for g, p in zip(self.config.grid_size, patch))
-        if tuple(global_crops.shape[-2:]) != image:
-            raise ValueError(
-                f"`global_crops` are {global_crops.shape[-2]}x{global_crops.shape[-1]} but the model's image size is "
-                f"{image[0]}x{image[1]} (config.image_size): make the global crops at that size."
-            )
-        if local_crops is not None and (local_crops.shape[-2] % patch[0] or local_crops.shape[-1] % patch[1]):
-            raise ValueError(
-                f"`local_crops` are {local_crops.shape[-2]}x{local_crops.shape[-1]}, not a multiple of the patch "
-                f"size {patch} (config.local_crop_size should be one)."
-            )
+        update = self.center * momentum + total / count.clamp_min(1.0) * (1.0 - momentum)
+        self.center.copy_(torch.where(count > 0, update, self.center))  # no host read: nothing pending, no move
+        self.pending_center_sum.zero_()
+        self.pending_center_count.zero_()
 
     def forward(
         self,
@@ -138,41 +137,18 @@ class DINOSSLForPreTraining(DINOSSLPreTrainedModel, SSLModelWithEMATarget):
         """global_crops [B, Vg >= 2, C, H, W] at the model's image size; local_crops [B, Vl, C, h, w] (optional).
         Make them with `hf_jepa.MultiCropViews` (what `SSLTrainer(train_views=...)` does for `hf-jepa pretrain`).
         `teacher_temperature` defaults to `config.teacher_temperature` (the trainer passes its warm-up schedule).
-        In training mode the center moves after the loss is computed."""
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if global_crops is None:
-            given = "only `pixel_values`" if pixel_values is not None else "no images"
-            raise ValueError(
-                f"DINO trains on multi-crop views but got {given}: pass `global_crops` [batch, >=2 views, C, H, W] "
-                "(and optionally `local_crops`), e.g. from `hf_jepa.MultiCropViews`."
-            )
-        if global_crops.ndim != 5 or global_crops.shape[1] < 2:
-            raise ValueError(
-                "`global_crops` must be [batch, views >= 2, channels, height, width] (DINO compares two global "
-                f"views of each image), got {tuple(global_crops.shape)}."
-            )
+        In training mode the center moves after the loss is computed (after the optimizer step under `SSLTrainer`)."""
+        check_crops(self.config, global_crops, local_crops, min_global_crops=2, pixel_values=pixel_values)
         batch, num_global = global_crops.shape[:2]
-        if local_crops is not None and (local_crops.ndim != 5 or local_crops.shape[0] != batch):
-            raise ValueError(
-                f"`local_crops` must be [batch={batch}, views, channels, height, width], got "
-                f"{tuple(local_crops.shape)}."
-            )
-        for name, crops in (("global_crops", global_crops), ("local_crops", local_crops)):
-            if crops is not None and crops.shape[2] != self.config.num_channels:
-                raise ValueError(
-                    f"`{name}` has {crops.shape[2]} channels but the model expects {self.config.num_channels} "
-                    f"(config.num_channels); got shape {tuple(crops.shape)}."
-                )
-        self._check_crop_sizes(global_crops, local_crops)
         temperature = self.config.teacher_temperature if teacher_temperature is None else float(teacher_temperature)
 
-        globals_flat = _views_first(global_crops, "global_crops")
+        globals_flat = views_first(global_crops)
         with torch.no_grad():
             teacher_logits = self.teacher_head(self.encoder(globals_flat, return_dict=True).pooler_output)
         # One batched call per crop size (all global views together, all local views together), then one head call.
         features = [self.student_encoder(globals_flat, return_dict=True).pooler_output]
         if local_crops is not None and local_crops.shape[1] > 0:
-            locals_flat = _views_first(local_crops, "local_crops")
+            locals_flat = views_first(local_crops)
             features.append(self.student_encoder(locals_flat, interpolate_pos_encoding=True).pooler_output)
         student_logits = self.student_head(torch.cat(features, dim=0)).unflatten(0, (-1, batch))  # [Vs, B, K]
 
@@ -182,7 +158,9 @@ class DINOSSLForPreTraining(DINOSSLPreTrainedModel, SSLModelWithEMATarget):
         )
         loss = dino_cross_entropy(student_logits, teacher_probs, self.config.student_temperature)
         if self.training:
-            self.update_center(teacher_logits)
+            self.accumulate_center(teacher_logits)
+            if not self.defer_batch_statistics:
+                self.update_batch_statistics()
 
         entropy = -(teacher_probs * torch.log(teacher_probs.clamp_min(1e-12))).sum(-1).mean()
         logs = {
@@ -190,11 +168,10 @@ class DINOSSLForPreTraining(DINOSSLPreTrainedModel, SSLModelWithEMATarget):
             "teacher_entropy": entropy.detach(),  # collapse monitor: ~0 = one prototype, log(K) = uniform
             "teacher_temperature": torch.full((), temperature, device=loss.device),
         }
-        if not return_dict:
-            return (loss, student_logits, teacher_probs)
-        return DINOSSLForPreTrainingOutput(
+        output = DINOSSLForPreTrainingOutput(
             loss=loss, logs=logs, student_logits=student_logits, teacher_probs=teacher_probs
         )
+        return self.as_return_type(output, return_dict)
 
 
 __all__ = [

@@ -3,43 +3,31 @@
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 
-from .configuration_ijepa import IJepaSSLConfig
-from .losses import latent_prediction_loss, normalized_targets
+from .configuration_ijepa import IJEPASSLConfig
+from .losses import latent_prediction_loss
 from .masking import MultiBlockMaskGenerator
-from .modeling_ssl_vit import (
-    SSLModelWithEMATarget,
-    SSLPreTrainedModel,
-    SSLPreTrainingOutput,
-    SSLViTForImageClassification,
-    SSLViTModel,
-)
-from .predictor import MaskedTokenPredictor
-from .vit import TransformerBlock, gather_tokens
+from .modeling_jepa import JEPAForPreTrainingBase, JEPAPreTrainedModel, target_std
+from .modeling_ssl_vit import SSLPreTrainingOutput, SSLViTForImageClassification, SSLViTModel
+from .vit import gather_tokens
 
 
-class IJepaSSLPreTrainedModel(SSLPreTrainedModel):
-    config_class = IJepaSSLConfig
-    config: IJepaSSLConfig
-
-    def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
-        if isinstance(module, TransformerBlock):
-            self._rescale_residual_projections(module)
+class IJEPASSLPreTrainedModel(JEPAPreTrainedModel):
+    config_class = IJEPASSLConfig
+    config: IJEPASSLConfig
 
 
-class IJepaSSLModel(IJepaSSLPreTrainedModel, SSLViTModel):
+class IJEPASSLModel(IJEPASSLPreTrainedModel, SSLViTModel):
     """The I-JEPA encoder. Loaded from a pretraining folder it is the EMA target encoder, the one the paper
     evaluates."""
 
 
-class IJepaSSLForImageClassification(IJepaSSLPreTrainedModel, SSLViTForImageClassification):
-    encoder_class = IJepaSSLModel
+class IJEPASSLForImageClassification(IJEPASSLPreTrainedModel, SSLViTForImageClassification):
+    encoder_class = IJEPASSLModel
 
 
 @dataclass
-class IJepaSSLForPreTrainingOutput(SSLPreTrainingOutput):
+class IJEPASSLForPreTrainingOutput(SSLPreTrainingOutput):
     """
     Args:
         loss (`torch.FloatTensor` of shape `()`): smooth-L1 (or the configured) loss over all target tokens.
@@ -56,16 +44,13 @@ class IJepaSSLForPreTrainingOutput(SSLPreTrainingOutput):
     target_idx: torch.LongTensor | None = None
 
 
-class IJepaSSLForPreTraining(IJepaSSLPreTrainedModel, SSLModelWithEMATarget):
+class IJEPASSLForPreTraining(IJEPASSLPreTrainedModel, JEPAForPreTrainingBase):
     """Context encoder (trained) + predictor + EMA target encoder (`encoder`, the published one)."""
 
-    ema_pairs = (("context_encoder", "encoder"),)
+    encoder_class = IJEPASSLModel
 
-    def __init__(self, config: IJepaSSLConfig):
+    def __init__(self, config: IJEPASSLConfig):
         super().__init__(config)
-        self.encoder = IJepaSSLModel(config)  # EMA target: sees the full image
-        self.context_encoder = IJepaSSLModel(config)
-        self.predictor = MaskedTokenPredictor.for_latent_prediction(config)
         self.mask_generator = MultiBlockMaskGenerator(
             grid_size=config.grid_size,
             num_targets=config.num_targets,
@@ -74,11 +59,7 @@ class IJepaSSLForPreTraining(IJepaSSLPreTrainedModel, SSLModelWithEMATarget):
             context_scale=config.context_scale,
             min_keep=config.min_keep,
         )
-        self.freeze_targets()
         self.post_init()
-
-    def get_encoder(self) -> IJepaSSLModel:
-        return self.encoder
 
     def forward(
         self,
@@ -88,10 +69,9 @@ class IJepaSSLForPreTraining(IJepaSSLPreTrainedModel, SSLModelWithEMATarget):
         generator: torch.Generator | None = None,
         return_dict: bool | None = None,
         **kwargs,
-    ) -> IJepaSSLForPreTrainingOutput | tuple:
+    ) -> IJEPASSLForPreTrainingOutput | tuple:
         """pixel_values [B, C, H, W]; context_idx [B, Kc] and target_idx [B, num_targets, Kt] patch indices, sampled
         with `generator` on the batch's device when not given."""
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         batch = pixel_values.shape[0]
         if (context_idx is None) != (target_idx is None):
             raise ValueError("Pass both `context_idx` and `target_idx`, or neither to sample them.")
@@ -102,27 +82,20 @@ class IJepaSSLForPreTraining(IJepaSSLPreTrainedModel, SSLModelWithEMATarget):
                 f"`target_idx` must be [batch, num_targets, Kt] with batch {batch}, got {tuple(target_idx.shape)}."
             )
         num_targets, target_len = target_idx.shape[1:]
-        prefix = self.config.num_prefix_tokens
 
-        with torch.no_grad():
-            full = self.encoder(pixel_values, return_dict=True).last_hidden_state[:, prefix:]  # [B, N, D]
-            targets = gather_tokens(normalized_targets(full), target_idx.flatten(1))
-            targets = targets.view(batch, num_targets, target_len, -1)  # [B, T, Kt, D]
-
-        context = self.context_encoder(pixel_values, keep_indices=context_idx, return_dict=True)
-        context = context.last_hidden_state[:, prefix:]  # [B, Kc, D]
+        full = self.target_embeddings(pixel_values)  # [B, N, D]
+        targets = gather_tokens(full, target_idx.flatten(1)).view(batch, num_targets, target_len, -1)  # [B, T, Kt, D]
+        context = self.context_embeddings(pixel_values, context_idx)  # [B, Kc, D]
         # One predictor pass per target block, batched: each block only sees the context and its own queries.
         predictions = self.predictor(context, context_idx, target_idx)  # [B, T, Kt, D]
 
         loss = latent_prediction_loss(predictions, targets, self.config.loss_type)
         logs = {
             "loss_prediction": loss.detach(),
-            "target_std": targets.detach().float().std(dim=(0, 1, 2)).mean(),  # collapse monitor
+            "target_std": target_std(targets),
             "context_tokens": torch.full((), float(context_idx.shape[1]), device=loss.device),  # no host copy
         }
-        if not return_dict:
-            return (loss, predictions, targets, context_idx, target_idx)
-        return IJepaSSLForPreTrainingOutput(
+        output = IJEPASSLForPreTrainingOutput(
             loss=loss,
             logs=logs,
             predictions=predictions,
@@ -130,12 +103,20 @@ class IJepaSSLForPreTraining(IJepaSSLPreTrainedModel, SSLModelWithEMATarget):
             context_idx=context_idx,
             target_idx=target_idx,
         )
+        return self.as_return_type(output, return_dict)
 
+
+# The names before the naming scheme became the paper's spelling (I-JEPA -> IJEPA).
+IJepaSSLPreTrainedModel = IJEPASSLPreTrainedModel
+IJepaSSLModel = IJEPASSLModel
+IJepaSSLForImageClassification = IJEPASSLForImageClassification
+IJepaSSLForPreTraining = IJEPASSLForPreTraining
+IJepaSSLForPreTrainingOutput = IJEPASSLForPreTrainingOutput
 
 __all__ = [
-    "IJepaSSLPreTrainedModel",
-    "IJepaSSLModel",
-    "IJepaSSLForImageClassification",
-    "IJepaSSLForPreTraining",
-    "IJepaSSLForPreTrainingOutput",
+    "IJEPASSLPreTrainedModel",
+    "IJEPASSLModel",
+    "IJEPASSLForImageClassification",
+    "IJEPASSLForPreTraining",
+    "IJEPASSLForPreTrainingOutput",
 ]

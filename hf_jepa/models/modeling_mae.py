@@ -7,7 +7,6 @@ import torch.nn as nn
 from transformers import initialization as init
 
 from .configuration_mae import MAESSLConfig
-from .configuration_vit_ssl import _as_pair
 from .masking import RandomMaskGenerator
 from .modeling_ssl_vit import SSLPreTrainedModel, SSLPreTrainingOutput, SSLViTForImageClassification, SSLViTModel
 from .predictor import MaskedTokenPredictor
@@ -94,7 +93,7 @@ class MAESSLForPreTraining(MAESSLPreTrainedModel):
         super().__init__(config)
         if not config.use_cls_token:
             raise ValueError("MAE's decoder reads the encoder's CLS token: set `use_cls_token=True`.")
-        self.patch_size = _as_pair(config.patch_size, "patch_size")
+        self.patch_size = config.patch_shape
         self.encoder = MAESSLModel(config)
         self.decoder = MaskedTokenPredictor(
             config,
@@ -105,9 +104,6 @@ class MAESSLForPreTraining(MAESSLPreTrainedModel):
         )
         self.mask_generator = RandomMaskGenerator(config.mask_ratio)
         self.post_init()
-
-    def get_encoder(self) -> MAESSLModel:
-        return self.encoder
 
     def reconstruct(self, pixel_values: torch.Tensor, outputs: MAESSLForPreTrainingOutput) -> torch.Tensor:
         """The reconstruction as an image [B, C, H, W] in the input's (processor-normalised) space, visible patches
@@ -130,15 +126,11 @@ class MAESSLForPreTraining(MAESSLPreTrainedModel):
     ) -> MAESSLForPreTrainingOutput | tuple:
         """pixel_values [B, C, H, W]; `noise` [B, num_patches] decides the mask (the patches with the smallest noise
         stay visible, as in MAE and transformers' `ViTMAEForPreTraining`); drawn with `generator` when not given."""
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        patch_embeddings = self.encoder.embeddings.patch_embeddings
-        patch_embeddings.validate(pixel_values)
-        grid = patch_embeddings.grid_size(pixel_values)
-        patches = patchify(pixel_values, self.patch_size)
+        grid = self.encoder.embeddings.patch_embeddings.grid_size(pixel_values)
         batch, num_patches = pixel_values.shape[0], grid[0] * grid[1]
         masks = self.mask_generator(batch, num_patches, pixel_values.device, generator, noise=noise)
 
-        encoded = self.encoder(
+        encoded = self.encoder(  # checks the images
             pixel_values,
             keep_indices=masks.keep_idx,
             interpolate_pos_encoding=interpolate_pos_encoding,
@@ -156,7 +148,9 @@ class MAESSLForPreTraining(MAESSLPreTrainedModel):
         # Back to raster order: [visible, masked] is the noise order, which ids_restore undoes.
         logits = gather_tokens(torch.cat([visible_out, masked_out], dim=1), masks.ids_restore)  # [B, N, p*p*C]
 
-        targets = gather_tokens(patches, masks.masked_idx).float()  # [B, N_masked, p*p*C]
+        targets = gather_tokens(
+            patchify(pixel_values, self.patch_size), masks.masked_idx
+        ).float()  # [B, N_masked, p*p*C]
         if self.config.norm_pix_loss:
             targets = normalize_patches(targets)[0]
         # Every sample hides the same number of patches, so the mean over them is MAE's masked mean.
@@ -165,11 +159,10 @@ class MAESSLForPreTraining(MAESSLPreTrainedModel):
         mask[:, : masks.keep_idx.shape[1]] = 0
         mask = torch.gather(mask, 1, masks.ids_restore)
         logs = {"loss_reconstruction": loss.detach()}
-        if not return_dict:
-            return (loss, logits, mask, masks.ids_restore, masks.keep_idx)
-        return MAESSLForPreTrainingOutput(
+        output = MAESSLForPreTrainingOutput(
             loss=loss, logs=logs, logits=logits, mask=mask, ids_restore=masks.ids_restore, keep_idx=masks.keep_idx
         )
+        return self.as_return_type(output, return_dict)
 
 
 __all__ = [

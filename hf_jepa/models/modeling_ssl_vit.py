@@ -1,19 +1,21 @@
-"""The shared PreTrainedModel pieces: weight init, the encoder model, the classification head, EMA targets.
+"""The shared PreTrainedModel pieces: weight init, the encoder model, the classification head, EMA targets, and
+the hooks through which a method tells the (method-independent) trainer what it schedules per step.
 
 Each method subclasses these with its own config class; nothing here knows about a particular objective.
 """
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 from transformers.utils import ModelOutput
 
-from .configuration_vit_ssl import SSLViTConfig
+from .configuration_ssl_vit import SSLViTConfig
 from .predictor import MaskedTokenPredictor
 from .vit import TransformerBlock, ViTEmbeddings, build_blocks
 
@@ -27,14 +29,41 @@ class SSLPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["TransformerBlock", "ViTEmbeddings"]
     _supports_sdpa = True
-    # A pretraining folder also holds the online network and heads; `AutoModel` keeps only the encoder.
-    _keys_to_ignore_on_load_unexpected = [
-        r"^(context_encoder|student_encoder|student_head|teacher_head|predictor|decoder|classifier)\.",
-        r"^center$",
-    ]
     # Our losses are means over their own elements: let Trainer average micro-batches under gradient accumulation.
     accepts_loss_kwargs = False
+    # Statistics a method keeps besides its weights (DINO's center) move once per optimizer step. A plain training
+    # loop moves them in every training forward; `SSLTrainer` sets this and calls `update_batch_statistics` after
+    # each optimizer step, so they see the whole accumulated batch.
+    defer_batch_statistics = False
 
+    def post_init(self):
+        super().post_init()
+        # A folder of a bigger model holds modules this one lacks (an encoder loaded from a pretraining folder, a
+        # classifier from a pretraining one): those keys are expected leftovers. Keys under this model's own modules
+        # are still reported, so a real mismatch is never hidden.
+        own = [name for name, _ in self.named_children()] + [name for name, _ in self.named_parameters(recurse=False)]
+        own += [name for name, _ in self.named_buffers(recurse=False)] + [self.base_model_prefix]
+        self._keys_to_ignore_on_load_unexpected = {rf"^(?!({'|'.join(map(re.escape, sorted(set(own))))})(\.|$))"}
+
+    def as_return_type(self, output: ModelOutput, return_dict: bool | None) -> ModelOutput | tuple:
+        """`output`, or `output.to_tuple()` when `return_dict` (default: `config.return_dict`) is False: tuples are
+        always exactly the output's non-None fields in order, as transformers' tests expect."""
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        return output if return_dict else output.to_tuple()
+
+    # ---- hooks for the trainer (a method overrides those it needs) --------------------------------------------------
+    def scheduled_inputs(self, step: int) -> dict[str, Any]:
+        """Forward inputs that follow a schedule over optimizer steps (DINO: the teacher temperature warm-up)."""
+        return {}
+
+    def frozen_parameters(self, step: int) -> list[nn.Parameter]:
+        """Parameters that get no update at this optimizer step (DINO: the head's last layer early in training)."""
+        return []
+
+    def update_batch_statistics(self) -> None:
+        """Apply what training forwards accumulated since the last call (with `defer_batch_statistics`)."""
+
+    # ---- weights --------------------------------------------------------------------------------------------------
     def _initialize_weights(self, module: nn.Module, is_custom_code: bool = False) -> None:
         # transformers skips modules without direct parameters in custom code; ours must run (block rescaling, the
         # EMA copy), and our `_init_weights` only uses flag-aware `transformers.initialization` functions.
@@ -49,18 +78,16 @@ class SSLPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
-        elif isinstance(module, ViTEmbeddings):
+        elif isinstance(module, (ViTEmbeddings, MaskedTokenPredictor)):
             if isinstance(module.position_embeddings, nn.Parameter):  # learned positions
                 init.trunc_normal_(module.position_embeddings, std=std)
             elif module.position_embeddings is not None:  # fixed sin-cos
                 init.copy_(module.position_embeddings, module.build_position_table())
-            for token in (module.cls_token, module.register_tokens):
+            for token in (getattr(module, "cls_token", None), getattr(module, "register_tokens", None)):
                 if token is not None:
                     init.trunc_normal_(token, std=std)
-        elif isinstance(module, MaskedTokenPredictor):
-            if module.position_embeddings is not None:
-                init.copy_(module.position_embeddings, module.build_position_table())
-            init.trunc_normal_(module.mask_tokens, std=std)
+            if isinstance(module, MaskedTokenPredictor):
+                init.trunc_normal_(module.mask_tokens, std=std)
 
     @staticmethod
     def _rescale_residual_projections(block: TransformerBlock) -> None:
@@ -96,6 +123,7 @@ class SSLViTModel(SSLPreTrainedModel):
         pixel_values: torch.Tensor,
         keep_indices: torch.Tensor | None = None,
         interpolate_pos_encoding: bool = False,
+        output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
@@ -103,32 +131,43 @@ class SSLViTModel(SSLPreTrainedModel):
         """pixel_values [B, C, H, W] (a video model also takes clips [B, T, C, H, W]); keep_indices [B, K] token
         positions to encode (others are dropped).
 
-        Returns `last_hidden_state [B, prefix + K, D]` (prefix = CLS/register tokens) and `pooler_output [B, D]`.
+        Returns `last_hidden_state [B, prefix + K, D]` (prefix = CLS/register tokens), `pooler_output [B, D]`, and
+        when asked (argument or config) `hidden_states` (the embeddings and each block's output, before the final
+        norm, as transformers' ViT) and `attentions` ([B, heads, L, L] per block).
         """
         if keep_indices is not None and (keep_indices.ndim != 2 or keep_indices.shape[0] != pixel_values.shape[0]):
             raise ValueError(
                 f"`keep_indices` must be [batch, kept] with batch {pixel_values.shape[0]}, got "
                 f"{tuple(keep_indices.shape)}."
             )
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else False
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        config = self.config
+        output_attentions = config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
         hidden = self.embeddings(pixel_values, keep_indices, interpolate_pos_encoding)
         grid = self.embeddings.patch_embeddings.grid_size(pixel_values)
         rope = self.embeddings.rope(grid, keep_indices, hidden.device)  # None unless rotary positions
         all_hidden = (hidden,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
         for layer in self.layers:
-            hidden = layer(hidden, rope=rope)
+            hidden, weights = layer(hidden, rope=rope, output_attentions=output_attentions)
             if output_hidden_states:
                 all_hidden = all_hidden + (hidden,)
+            if output_attentions:
+                all_attentions = all_attentions + (weights,)
         hidden = self.layernorm(hidden)
-        pooled = self.pool(hidden)
-        if not return_dict:
-            return tuple(v for v in (hidden, pooled, all_hidden) if v is not None)
-        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled, hidden_states=all_hidden)
+        output = BaseModelOutputWithPooling(
+            last_hidden_state=hidden,
+            pooler_output=self.pool(hidden),
+            hidden_states=all_hidden,
+            attentions=all_attentions,
+        )
+        return self.as_return_type(output, return_dict)
 
 
 class SSLViTForImageClassification(SSLPreTrainedModel):
-    """Encoder + linear classifier on the pooled feature (`labels` [B] give a cross-entropy loss)."""
+    """Encoder + linear classifier on the pooled feature. `labels` give the loss transformers' ViT classifier gives
+    for `config.problem_type`: cross-entropy (integer labels [B]), BCE with logits (multi-label [B, num_labels]) or
+    MSE (regression, `num_labels=1`)."""
 
     encoder_class = SSLViTModel
 
@@ -136,38 +175,50 @@ class SSLViTForImageClassification(SSLPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.encoder = self.encoder_class(config)
+        self.add_pooling_head(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels else nn.Identity()
         self.post_init()
+
+    def add_pooling_head(self, config: SSLViTConfig) -> None:
+        """Modules between the encoder and the classifier: none (the encoder's `pooler_output` is classified)."""
+
+    def pooled_features(self, outputs: BaseModelOutputWithPooling) -> torch.Tensor:
+        """[B, D]: what the classifier reads."""
+        return outputs.pooler_output
 
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         interpolate_pos_encoding: bool = False,
+        output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> ImageClassifierOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        return self.classify(
+            dict(pixel_values=pixel_values, interpolate_pos_encoding=interpolate_pos_encoding),
+            labels,
+            output_attentions,
+            output_hidden_states,
+            return_dict,
+        )
+
+    def classify(
+        self, encoder_inputs: dict, labels, output_attentions, output_hidden_states, return_dict
+    ) -> ImageClassifierOutput | tuple:
         outputs = self.encoder(
-            pixel_values,
-            interpolate_pos_encoding=interpolate_pos_encoding,
+            **encoder_inputs,
+            output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        return classification_output(
-            self.classifier(outputs.pooler_output), labels, outputs.hidden_states, return_dict
+        logits = self.classifier(self.pooled_features(outputs))  # [B, num_labels]
+        loss = None if labels is None else self.loss_function(labels, logits, self.config)
+        output = ImageClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
-
-
-def classification_output(logits, labels, hidden_states, return_dict: bool) -> ImageClassifierOutput | tuple:
-    """Logits [B, num_labels] with their cross-entropy loss when `labels` [B] are given, as transformers returns
-    them."""
-    loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
-    if not return_dict:
-        output = (logits, hidden_states) if hidden_states is not None else (logits,)
-        return ((loss,) + output) if loss is not None else output
-    return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+        return self.as_return_type(output, return_dict)
 
 
 @dataclass

@@ -6,21 +6,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 from transformers import initialization as init
-from transformers.modeling_outputs import ImageClassifierOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 
 from .configuration_vjepa import VJEPASSLConfig
 from .heads import AttentivePooler
-from .losses import latent_power_loss, normalized_targets
+from .losses import latent_power_loss
 from .masking_3d import MultiBlock3DMaskGenerator
-from .modeling_ssl_vit import (
-    SSLModelWithEMATarget,
-    SSLPreTrainedModel,
-    SSLPreTrainingOutput,
-    SSLViTModel,
-    classification_output,
-)
+from .modeling_jepa import JEPAForPreTrainingBase, JEPAPreTrainedModel, target_std
+from .modeling_ssl_vit import SSLPreTrainingOutput, SSLViTForImageClassification, SSLViTModel
 from .predictor import MaskedTokenPredictor
-from .vit import TransformerBlock, gather_tokens
+from .vit import gather_tokens
 
 
 def clip_or_image(pixel_values_videos: torch.Tensor | None, pixel_values: torch.Tensor | None) -> torch.Tensor:
@@ -34,18 +29,15 @@ def clip_or_image(pixel_values_videos: torch.Tensor | None, pixel_values: torch.
     return pixel_values_videos if pixel_values_videos is not None else pixel_values
 
 
-class VJEPASSLPreTrainedModel(SSLPreTrainedModel):
+class VJEPASSLPreTrainedModel(JEPAPreTrainedModel):
     config_class = VJEPASSLConfig
     config: VJEPASSLConfig
     main_input_name = "pixel_values_videos"
     input_modalities = ("video", "image")
-    _keys_to_ignore_on_load_unexpected = SSLPreTrainedModel._keys_to_ignore_on_load_unexpected + [r"^probe\."]
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
-        if isinstance(module, TransformerBlock):
-            self._rescale_residual_projections(module)  # official V-JEPA init, as I-JEPA's
-        elif isinstance(module, MaskedTokenPredictor):
+        if isinstance(module, MaskedTokenPredictor):
             init.zeros_(module.mask_tokens)  # official `zero_init_mask_tokens`
         elif isinstance(module, AttentivePooler):
             init.trunc_normal_(module.query_token, std=self.config.initializer_range)
@@ -59,50 +51,55 @@ class VJEPASSLModel(VJEPASSLPreTrainedModel, SSLViTModel):
         pixel_values_videos: torch.Tensor | None = None,
         keep_indices: torch.Tensor | None = None,
         interpolate_pos_encoding: bool = False,
+        output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         pixel_values: torch.Tensor | None = None,
         **kwargs,
-    ):
+    ) -> BaseModelOutputWithPooling | tuple:
         """pixel_values_videos [B, T, C, H, W] (or images as `pixel_values` [B, C, H, W]); keep_indices [B, K] token
         positions to encode. Returns `last_hidden_state [B, K, D]` and `pooler_output [B, D]` (mean of tokens)."""
         return super().forward(
             clip_or_image(pixel_values_videos, pixel_values),
             keep_indices=keep_indices,
             interpolate_pos_encoding=interpolate_pos_encoding,
+            output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             return_dict=return_dict,
         )
 
 
-class VJEPASSLForVideoClassification(VJEPASSLPreTrainedModel):
-    """Encoder + V-JEPA's attentive probe (a cross-attention pooler) + linear classifier; `labels` [B] give a
-    cross-entropy loss. For frozen evaluation, freeze `encoder` and train `probe` and `classifier`."""
+class VJEPASSLForVideoClassification(VJEPASSLPreTrainedModel, SSLViTForImageClassification):
+    """Encoder + V-JEPA's attentive probe (a cross-attention pooler) + linear classifier; `labels` give the loss of
+    `config.problem_type`, as the image classifiers. For frozen evaluation, freeze `encoder` and train `probe` and
+    `classifier`."""
 
-    def __init__(self, config: VJEPASSLConfig):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.encoder = VJEPASSLModel(config)
+    encoder_class = VJEPASSLModel
+
+    def add_pooling_head(self, config: VJEPASSLConfig) -> None:
         heads = config.probe_num_attention_heads or config.num_attention_heads
         self.probe = AttentivePooler(config.hidden_size, heads, config.layer_norm_eps)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels else nn.Identity()
-        self.post_init()
+
+    def pooled_features(self, outputs: BaseModelOutputWithPooling) -> torch.Tensor:
+        return self.probe(outputs.last_hidden_state)
 
     def forward(
         self,
         pixel_values_videos: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         pixel_values: torch.Tensor | None = None,
         **kwargs,
     ) -> ImageClassifierOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        outputs = self.encoder(
-            pixel_values_videos, output_hidden_states=output_hidden_states, return_dict=True, pixel_values=pixel_values
+        return self.classify(
+            dict(pixel_values_videos=pixel_values_videos, pixel_values=pixel_values),
+            labels,
+            output_attentions,
+            output_hidden_states,
+            return_dict,
         )
-        logits = self.classifier(self.probe(outputs.last_hidden_state))  # [B, num_labels]
-        return classification_output(logits, labels, outputs.hidden_states, return_dict)
 
 
 @dataclass
@@ -120,21 +117,14 @@ class VJEPASSLForPreTrainingOutput(SSLPreTrainingOutput):
     masks: tuple[tuple[torch.LongTensor, torch.LongTensor], ...] | None = None
 
 
-class VJEPASSLForPreTraining(VJEPASSLPreTrainedModel, SSLModelWithEMATarget):
+class VJEPASSLForPreTraining(VJEPASSLPreTrainedModel, JEPAForPreTrainingBase):
     """Context encoder (trained) + predictor (one mask token per mask set) + EMA target encoder (`encoder`)."""
 
-    ema_pairs = (("context_encoder", "encoder"),)
+    encoder_class = VJEPASSLModel
 
     def __init__(self, config: VJEPASSLConfig):
-        super().__init__(config)
-        self.encoder = VJEPASSLModel(config)  # EMA target: sees the whole clip
-        self.context_encoder = VJEPASSLModel(config)
-        self.predictor = MaskedTokenPredictor.for_latent_prediction(config, num_mask_tokens=len(config.mask_sets))
-        self.freeze_targets()
+        super().__init__(config, num_mask_tokens=len(config.mask_sets))
         self.post_init()
-
-    def get_encoder(self) -> VJEPASSLModel:
-        return self.encoder
 
     def mask_generator(self, grid_size: tuple[int, int, int]) -> MultiBlock3DMaskGenerator:
         return MultiBlock3DMaskGenerator(grid_size, self.config.mask_sets)
@@ -151,7 +141,6 @@ class VJEPASSLForPreTraining(VJEPASSLPreTrainedModel, SSLModelWithEMATarget):
         """pixel_values_videos [B, T, C, H, W] (or images as `pixel_values`); `masks` a list with one
         `(context_idx [B, Kc], target_idx [B, Kt])` per mask set, sampled with `generator` on the batch's device
         when not given."""
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         clip = clip_or_image(pixel_values_videos, pixel_values)
         batch = clip.shape[0]
         grid = self.encoder.embeddings.patch_embeddings.grid_size(clip)
@@ -160,9 +149,7 @@ class VJEPASSLForPreTraining(VJEPASSLPreTrainedModel, SSLModelWithEMATarget):
         if len(masks) != len(self.config.mask_sets):
             raise ValueError(f"`masks` has {len(masks)} mask sets, the model has {len(self.config.mask_sets)}.")
 
-        with torch.no_grad():
-            full = normalized_targets(self.encoder(clip, return_dict=True).last_hidden_state)  # [B, N, D]
-
+        full = self.target_embeddings(clip)  # [B, N, D]
         predictions, targets, losses = [], [], []
         for index, (context_idx, target_idx) in enumerate(masks):  # one pass per mask set, as officially
             if context_idx.ndim != 2 or target_idx.ndim != 2 or len(context_idx) != batch or len(target_idx) != batch:
@@ -170,7 +157,7 @@ class VJEPASSLForPreTraining(VJEPASSLPreTrainedModel, SSLModelWithEMATarget):
                     f"mask set {index}: `context_idx` and `target_idx` must be [batch, K] with batch {batch}, got "
                     f"{tuple(context_idx.shape)} and {tuple(target_idx.shape)}."
                 )
-            context = self.context_encoder(clip, keep_indices=context_idx, return_dict=True).last_hidden_state
+            context = self.context_embeddings(clip, context_idx)
             predicted = self.predictor(context, context_idx, target_idx, mask_token_index=index, grid_size=grid)
             target = gather_tokens(full, target_idx)
             predictions.append(predicted)
@@ -179,12 +166,11 @@ class VJEPASSLForPreTraining(VJEPASSLPreTrainedModel, SSLModelWithEMATarget):
         loss = torch.stack(losses).mean()
 
         logs = {f"loss_mask_set_{i}": part.detach() for i, part in enumerate(losses)}
-        logs["target_std"] = full.detach().float().std(dim=(0, 1)).mean()  # collapse monitor
-        if not return_dict:
-            return (loss, tuple(predictions), tuple(targets), tuple(masks))
-        return VJEPASSLForPreTrainingOutput(
+        logs["target_std"] = target_std(full)
+        output = VJEPASSLForPreTrainingOutput(
             loss=loss, logs=logs, predictions=tuple(predictions), targets=tuple(targets), masks=tuple(masks)
         )
+        return self.as_return_type(output, return_dict)
 
 
 __all__ = [

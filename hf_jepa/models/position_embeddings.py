@@ -78,6 +78,22 @@ def resize_3d_table(
     return grid.permute(0, 2, 3, 4, 1).reshape(-1, dim).to(table.dtype)
 
 
+def sincos_table(embed_dim: int, grid_size: tuple[int, ...]) -> torch.Tensor:
+    """The fixed table of a (height, width) patch grid (2-D, MAE / I-JEPA) or a (time, height, width) token grid (3-D,
+    V-JEPA): [prod(grid_size), embed_dim] float32. One helper for encoders and predictors."""
+    return sincos_3d(embed_dim, grid_size) if len(grid_size) == 3 else sincos_2d(embed_dim, grid_size)
+
+
+def resize_table(
+    table: torch.Tensor, old_grid: tuple[int, ...], new_grid: tuple[int, ...], interpolate: bool
+) -> torch.Tensor:
+    """A [prod(old_grid), D] table for another grid: unchanged for the same grid; 2-D tables are resized bicubically,
+    3-D ones as `resize_3d_table` does (which needs `interpolate` for anything but a shorter clip)."""
+    if len(new_grid) == 3:
+        return resize_3d_table(table, old_grid, new_grid, interpolate)
+    return resize_2d_table(table, old_grid, new_grid)
+
+
 def token_coordinates(token_ids: torch.Tensor, grid_size: tuple[int, int, int]) -> torch.Tensor:
     """Raster-order token ids [...] of a (time, height, width) grid -> their (t, row, column) [..., 3]."""
     _, height, width = grid_size

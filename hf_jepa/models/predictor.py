@@ -3,8 +3,8 @@
 import torch
 import torch.nn as nn
 
-from .configuration_vit_ssl import SSLViTConfig
-from .position_embeddings import resize_2d_table, resize_3d_table, sincos_2d, sincos_3d
+from .configuration_ssl_vit import SSLViTConfig
+from .position_embeddings import resize_table, sincos_table
 from .vit import build_blocks, gather_tokens, rope_for_tokens
 
 
@@ -54,14 +54,11 @@ class MaskedTokenPredictor(nn.Module):
         )
 
     def build_position_table(self) -> torch.Tensor:
-        if len(self.grid_size) == 3:
-            return sincos_3d(self.hidden_size, self.grid_size)
-        return sincos_2d(self.hidden_size, self.grid_size)
+        return sincos_table(self.hidden_size, self.grid_size)
 
     def positions_for(self, grid_size: tuple[int, ...]) -> torch.Tensor:
-        if len(grid_size) == 3:  # the encoder already refused grids it cannot take
-            return resize_3d_table(self.position_embeddings, self.grid_size, grid_size, interpolate=True)
-        return resize_2d_table(self.position_embeddings, self.grid_size, grid_size)
+        # The encoder already refused the grids it cannot take: whatever reaches the predictor is interpolated.
+        return resize_table(self.position_embeddings, self.grid_size, grid_size, interpolate=True)
 
     def forward(
         self,
@@ -112,10 +109,10 @@ class MaskedTokenPredictor(nn.Module):
         if not return_context:
             num_outputs = queries.shape[1]
         for layer in self.layers[:-1]:
-            hidden = layer(hidden, rope=rope)
+            hidden, _ = layer(hidden, rope=rope)
         if len(self.layers):  # outputs nobody reads (prefix, and context unless asked for) are not computed
             num_queries = None if num_outputs == hidden.shape[1] else num_outputs
-            hidden = self.layers[-1](hidden, num_queries=num_queries, rope=rope)
+            hidden, _ = self.layers[-1](hidden, num_queries=num_queries, rope=rope)
         else:
             hidden = hidden[:, hidden.shape[1] - num_outputs :]
         predictions = self.proj(self.norm(hidden))  # [B(*T), (Kc +) Kt, output]

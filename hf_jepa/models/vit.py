@@ -8,16 +8,8 @@ import torch.nn.functional as F
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from .configuration_vit_ssl import SSLViTConfig, _as_pair
-from .position_embeddings import (
-    apply_rope,
-    resize_2d_table,
-    resize_3d_table,
-    rope_tables,
-    sincos_2d,
-    sincos_3d,
-    token_coordinates,
-)
+from .configuration_ssl_vit import SSLViTConfig
+from .position_embeddings import apply_rope, resize_table, rope_tables, sincos_table, token_coordinates
 
 Rope = tuple[torch.Tensor, torch.Tensor]  # cos, sin [B or 1, 1, L, head_dim] for the L tokens of a sequence
 
@@ -42,16 +34,35 @@ class DropPath(nn.Module):
         return x * mask / keep
 
 
+def eager_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor):
+    """softmax(q k^T / sqrt(d)) v with the weights returned: [B, h, Lq, d], [B, h, L, d] -> out [B, h, Lq, d], weights
+    [B, h, Lq, L]. The softmax runs in float32, as transformers' eager attention."""
+    scores = torch.matmul(query, key.transpose(-2, -1)) * query.shape[-1] ** -0.5
+    weights = scores.softmax(dim=-1, dtype=torch.float32).to(query.dtype)
+    return torch.matmul(weights, value), weights
+
+
 class Attention(nn.Module):
-    def __init__(self, hidden_size: int, num_heads: int, qkv_bias: bool = True):
+    """Multi-head self-attention with a fused qkv projection. `F.scaled_dot_product_attention` unless the config asks
+    for `attn_implementation="eager"` or the caller wants the attention weights (SDPA does not return them)."""
+
+    def __init__(self, config: SSLViTConfig, hidden_size: int, num_heads: int):
         super().__init__()
+        self.config = config  # read at call time: `set_attn_implementation` changes it on the shared config
         self.num_heads = num_heads
-        self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=qkv_bias)
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=config.qkv_bias)
         self.proj = nn.Linear(hidden_size, hidden_size)
 
-    def forward(self, x: torch.Tensor, num_queries: int | None = None, rope: Rope | None = None) -> torch.Tensor:
-        """x [B, L, D] -> [B, L, D]; with `num_queries` only the last `num_queries` tokens query (all tokens still
-        serve as keys and values) -> [B, num_queries, D]. `rope` rotates queries and keys (not values)."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        num_queries: int | None = None,
+        rope: Rope | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x [B, L, D] -> ([B, L, D], weights [B, heads, L, L] or None); with `num_queries` only the last
+        `num_queries` tokens query (all tokens still serve as keys and values) -> [B, num_queries, D]. `rope` rotates
+        queries and keys (not values)."""
         batch, length, dim = x.shape
         head_dim = dim // self.num_heads
         if num_queries is None:
@@ -68,8 +79,13 @@ class Attention(nn.Module):
             cos, sin = rope
             query = apply_rope(query, cos[..., length - query.shape[2] :, :], sin[..., length - query.shape[2] :, :])
             key = apply_rope(key, cos, sin)
-        out = F.scaled_dot_product_attention(query, key, value)  # [B, heads, queries, D/heads]
-        return self.proj(out.transpose(1, 2).reshape(batch, query.shape[2], dim))
+        weights = None
+        if output_attentions or self.config._attn_implementation == "eager":
+            out, weights = eager_attention(query, key, value)
+        else:
+            out = F.scaled_dot_product_attention(query, key, value)  # [B, heads, queries, D/heads]
+        out = self.proj(out.transpose(1, 2).reshape(batch, query.shape[2], dim))
+        return out, (weights if output_attentions else None)
 
 
 class Mlp(nn.Module):
@@ -88,50 +104,49 @@ class TransformerBlock(GradientCheckpointingLayer):
 
     def __init__(
         self,
+        config: SSLViTConfig,
         hidden_size: int,
         num_heads: int,
         intermediate_size: int,
         layer_id: int,
-        qkv_bias: bool = True,
-        hidden_act: str = "gelu",
-        layer_norm_eps: float = 1e-6,
         drop_path: float = 0.0,
     ):
         super().__init__()
         self.layer_id = layer_id
-        self.norm1 = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
-        self.attn = Attention(hidden_size, num_heads, qkv_bias)
-        self.norm2 = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
-        self.mlp = Mlp(hidden_size, intermediate_size, hidden_act)
+        self.norm1 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.attn = Attention(config, hidden_size, num_heads)
+        self.norm2 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.mlp = Mlp(hidden_size, intermediate_size, config.hidden_act)
         self.drop_path = DropPath(drop_path)
 
     def forward(
-        self, hidden_states: torch.Tensor, num_queries: int | None = None, rope: Rope | None = None
-    ) -> torch.Tensor:
-        """[B, L, D] -> [B, L, D], or only the last `num_queries` tokens' outputs [B, num_queries, D] (a last block
-        whose other outputs nobody reads need not compute them)."""
+        self,
+        hidden_states: torch.Tensor,
+        num_queries: int | None = None,
+        rope: Rope | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """[B, L, D] -> ([B, L, D], attention weights or None), or only the last `num_queries` tokens' outputs
+        [B, num_queries, D] (a last block whose other outputs nobody reads need not compute them)."""
         residual = hidden_states if num_queries is None else hidden_states[:, hidden_states.shape[1] - num_queries :]
-        hidden_states = residual + self.drop_path(self.attn(self.norm1(hidden_states), num_queries, rope))
-        return hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states)))
+        attended, weights = self.attn(self.norm1(hidden_states), num_queries, rope, output_attentions)
+        hidden_states = residual + self.drop_path(attended)
+        return hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states))), weights
+
+
+def drop_path_rates(max_rate: float, depth: int) -> list[float]:
+    """Stochastic depth rising linearly from 0 to `max_rate` over `depth` blocks (plain Python: it must also run
+    while a model is built on the meta device)."""
+    return [max_rate * i / (depth - 1) if depth > 1 else 0.0 for i in range(depth)]
 
 
 def build_blocks(
     config: SSLViTConfig, hidden_size: int, depth: int, num_heads: int, intermediate_size: int
 ) -> nn.ModuleList:
     """`depth` blocks with drop-path rising linearly from 0 to `config.drop_path_rate`."""
-    rates = torch.linspace(0, config.drop_path_rate, depth).tolist() if depth else []
     return nn.ModuleList(
-        TransformerBlock(
-            hidden_size,
-            num_heads,
-            intermediate_size,
-            layer_id=i + 1,
-            qkv_bias=config.qkv_bias,
-            hidden_act=config.hidden_act,
-            layer_norm_eps=config.layer_norm_eps,
-            drop_path=rates[i],
-        )
-        for i in range(depth)
+        TransformerBlock(config, hidden_size, num_heads, intermediate_size, layer_id=i + 1, drop_path=rate)
+        for i, rate in enumerate(drop_path_rates(config.drop_path_rate, depth))
     )
 
 
@@ -213,7 +228,7 @@ class ViTEmbeddings(nn.Module):
         self.patch_embeddings = PatchEmbeddings(
             config.num_channels,
             config.hidden_size,
-            _as_pair(config.patch_size, "patch_size"),
+            config.patch_shape,
             tubelet_size=config.tubelet_size if config.is_video else None,
         )
         self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size)) if config.use_cls_token else None
@@ -231,21 +246,17 @@ class ViTEmbeddings(nn.Module):
             self.position_embeddings = None
 
     def build_position_table(self) -> torch.Tensor:
-        if len(self.grid_size) == 3:
-            return sincos_3d(self.config.hidden_size, self.grid_size)
-        return sincos_2d(self.config.hidden_size, self.grid_size)
+        return sincos_table(self.config.hidden_size, self.grid_size)
 
     def positions_for(self, grid_size: tuple[int, ...], interpolate_pos_encoding: bool) -> torch.Tensor:
-        if len(grid_size) == 3:
-            return resize_3d_table(self.position_embeddings, self.grid_size, grid_size, interpolate_pos_encoding)
-        if tuple(grid_size) != tuple(self.grid_size) and not interpolate_pos_encoding:
+        if len(grid_size) == 2 and tuple(grid_size) != tuple(self.grid_size) and not interpolate_pos_encoding:
             size = tuple(g * p for g, p in zip(self.grid_size, self.patch_embeddings.patch_size))
             raise ValueError(
                 f"`pixel_values` gives a {grid_size} patch grid but the model was built for {self.grid_size} "
                 f"(images of {size[0]}x{size[1]}); resize with the image processor or pass "
                 f"`interpolate_pos_encoding=True`."
             )
-        return resize_2d_table(self.position_embeddings, self.grid_size, grid_size)
+        return resize_table(self.position_embeddings, self.grid_size, grid_size, interpolate_pos_encoding)
 
     def rope(self, grid_size: tuple[int, ...], keep_indices: torch.Tensor | None, device) -> Rope | None:
         """Rotary tables for the encoded tokens (all, or `keep_indices` [B, K]); None without rotary positions."""

@@ -2,7 +2,7 @@
 
 Phase 1 (no trainer): each rank wraps the same tiny DINO in `DistributedDataParallel`, takes its half of a fixed global
 batch of crops, runs one training-mode forward + backward, an SGD step on the student and an EMA step
-(`hf_jepa.trainer.ema_update_`), and saves its loss, the (all-reduced) gradients, the center and the teacher.
+(`hf_jepa.engine.trainer.ema_update_`), and saves its loss, the (all-reduced) gradients, the center and the teacher.
 `build_model`, `global_batch` and `step` are also what the test runs in one process on the whole batch.
 
 Phase 2: a few real `SSLTrainer` steps with multi-crop views (each rank draws its own views), then the whole state.
@@ -14,7 +14,7 @@ import os
 import torch
 
 from hf_jepa import DINOSSLForPreTraining, MultiCropViews, SSLTrainer
-from hf_jepa.trainer import ema_update_
+from hf_jepa.engine.schedules import ema_update_
 from tests.tiny import tiny_dino_config, tiny_training_args
 
 GLOBAL_BATCH = 4

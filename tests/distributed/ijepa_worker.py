@@ -5,7 +5,7 @@ import os
 
 import torch
 
-from hf_jepa import IJepaSSLForPreTraining, SSLTrainer
+from hf_jepa import IJEPASSLForPreTraining, SSLTrainer
 from tests.tiny import tiny_ijepa_config, tiny_training_args
 
 parser = argparse.ArgumentParser()
@@ -27,7 +27,7 @@ class Images(torch.utils.data.Dataset):
 
 torch.manual_seed(0)  # same initial weights on every rank (DDP also broadcasts rank 0's)
 config = tiny_ijepa_config(num_hidden_layers=1)
-model = IJepaSSLForPreTraining(config)
+model = IJEPASSLForPreTraining(config)
 initial = {k: v.clone() for k, v in model.state_dict().items()}
 args = tiny_training_args(out, ddp_backend="gloo", ema_momentum=0.9)
 trainer = SSLTrainer(model=model, args=args, train_dataset=Images())

@@ -11,7 +11,7 @@ import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from PIL import Image as PILImage
 
-from .video import write_video
+from .video_decoding import write_video
 
 MOVING_DIGITS = "moving_digits"
 VERSION = "moving_digits_v1"  # bump when the clips change, so old caches are not reused

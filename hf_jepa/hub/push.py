@@ -34,9 +34,9 @@ from transformers.trainer import (
 )
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from .export import EXPORTERS, export_to_transformers
-from .hub import load_results, write_model_card
-from .registry import default_processor, method_of_model_type, read_saved_config
+from ..registry import default_processor, method_of_model_type, read_saved_config
+from .cards import load_results, write_model_card
+from .export import export_to_transformers, exporter_for, native_targets_help
 from .remote_code import export_remote_code
 
 PUSH_FORMATS = ("native", "transformers", "remote-code")
@@ -108,9 +108,7 @@ def _is_model_file(name: str) -> bool:
 def published_model_type(model_type: str, format: str) -> str:
     """The `model_type` of the config.json that `format` publishes for one of our model types."""
     if format == "transformers":
-        if model_type not in EXPORTERS:
-            raise ValueError(f"`{model_type}` has no native transformers class to export to (--format).")
-        return getattr(transformers, EXPORTERS[model_type].target).config_class.model_type
+        return getattr(transformers, exporter_for(model_type, format).target).config_class.model_type
     return model_type
 
 
@@ -402,7 +400,7 @@ class PushArguments:
         default="native",
         metadata={
             "help": "'native': our model and processor, loaded with `import hf_jepa` + AutoModel. 'transformers': "
-            "transformers' own classes (IJepaModel, ViTMAEForPreTraining, Dinov2Model), no hf_jepa needed. "
+            f"transformers' own classes ({native_targets_help()}), no hf_jepa needed. "
             "'remote-code': the full pretraining model with our model files (trust_remote_code=True).",
             "choices": list(PUSH_FORMATS),
         },

@@ -13,8 +13,8 @@ import re
 
 import torch
 
-from ..models import VJEPASSLConfig, VJEPASSLForPreTraining
-from ..models.masking_3d import VJEPA_MASK_SETS
+from ...models import VJEPASSLConfig, VJEPASSLForPreTraining
+from ...models.masking_3d import VJEPA_MASK_SETS
 from .checkpoint import StateDictReader, entry
 from .config_inference import OFFICIAL_HEADS_BY_WIDTH, encoder_config, resolve_heads
 from .ijepa import PREDICTOR_NAMES  # the official JEPA predictor's names, the same in I-JEPA and V-JEPA

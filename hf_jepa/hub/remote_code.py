@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .registry import Method, method_of_model_type, model_processor, read_saved_config
+from ..registry import Method, method_of_model_type, model_processor, read_saved_config
 
 AUTO_CLASSES = {
     "AutoModel": "model_class",

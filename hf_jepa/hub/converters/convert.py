@@ -8,26 +8,18 @@ from dataclasses import dataclass, field
 import torch
 from transformers import AutoModelForPreTraining, HfArgumentParser, PreTrainedModel
 
-from ..hub import write_model_card
-from ..registry import default_processor, get_method, method_of_model_type
+from ...registry import METHODS, default_processor, get_method, load_object, method_of_model_type
+from ..cards import write_model_card
 from .checkpoint import load_checkpoint
 from .config_inference import parse_config_overrides
-from .dino import convert_dino
-from .ijepa import convert_ijepa
-from .mae import convert_mae
 from .report import OFFICIAL_LICENSES, ConversionReport
-from .vjepa import convert_vjepa
 
 # checkpoint dict, config overrides, report -> our `...ForPreTraining` holding the checkpoint's weights.
 Converter = Callable[[dict, dict, ConversionReport], PreTrainedModel]
-CONVERTERS: dict[str, Converter] = {
-    "ijepa": convert_ijepa,
-    "mae": convert_mae,
-    "dino": convert_dino,
-    "vjepa": convert_vjepa,  # V-JEPA and V-JEPA 2, told apart by their position tables
-}
-# What `--from` accepts; a source without a converter yet is refused with a clear message.
-SOURCES = ("ijepa", "mae", "dino", "vjepa")
+# From the method table (`Method.converter`).
+CONVERTERS: dict[str, Converter] = {m.name: load_object(m.converter) for m in METHODS.values() if m.converter}
+# What `--from` accepts: every method; one without a converter yet is refused with a clear message.
+SOURCES = tuple(METHODS)
 
 
 def get_converter(source: str) -> Converter:
@@ -109,15 +101,15 @@ class ConvertArguments:
 
 
 def convert_command(argv: list[str]) -> ConversionReport:
-    """`hf-jepa convert --from ijepa|mae|dino|vjepa CKPT --output_dir OUT [--config JSON]`."""
+    """`hf-jepa convert --from METHOD CKPT --output_dir OUT [--config JSON]`."""
     parser = HfArgumentParser(
         ConvertArguments,
         prog="hf-jepa convert",
         usage=f"hf-jepa convert --from {{{','.join(SOURCES)}}} CKPT --output_dir OUT [--config JSON]",
-        description="Convert a checkpoint written by the official I-JEPA, MAE, DINO, V-JEPA or V-JEPA 2 code into an "
-        "hf_jepa folder (safetensors) with its image or video processor and model card, loadable with "
-        "AutoModelForPreTraining after `import hf_jepa`. The file is read with weights-only loading: nothing in it "
-        "is executed.",
+        description="Convert a checkpoint written by the official code of "
+        f"{', '.join(METHODS[name].title for name in CONVERTERS)} (V-JEPA also V-JEPA 2) into an hf_jepa folder "
+        "(safetensors) with its image or video processor and model card, loadable with AutoModelForPreTraining "
+        "after `import hf_jepa`. The file is read with weights-only loading: nothing in it is executed.",
     )
     args, rest = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
     unknown = [item for item in rest if item.startswith("-")]

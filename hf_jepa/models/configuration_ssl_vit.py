@@ -10,11 +10,19 @@ POSITION_EMBEDDING_TYPES = ("sincos", "learned", "rope")
 
 
 def _as_pair(value, name: str) -> tuple[int, int]:
+    """An int or a pair of ints as (height, width); a clear error naming `name` otherwise."""
     if isinstance(value, int):
         return (value, value)
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
         return (int(value[0]), int(value[1]))
     raise ValueError(f"`{name}` must be an int or a pair of ints, got {value!r}.")
+
+
+def check_heads(config, width_field: str, heads_field: str) -> None:
+    """A transformer's width must split evenly over its heads: a clear error naming both fields otherwise."""
+    width, heads = getattr(config, width_field), getattr(config, heads_field)
+    if heads < 1 or width < 1 or width % heads:
+        raise ValueError(f"`{width_field}` ({width}) must be a positive multiple of `{heads_field}` ({heads}).")
 
 
 class SSLViTConfig(PreTrainedConfig):
@@ -71,12 +79,10 @@ class SSLViTConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         if self.intermediate_size is None:
             self.intermediate_size = 4 * self.hidden_size
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"`hidden_size` ({self.hidden_size}) must be divisible by `num_attention_heads` "
-                f"({self.num_attention_heads})."
-            )
-        image, patch = _as_pair(self.image_size, "image_size"), _as_pair(self.patch_size, "patch_size")
+        check_heads(self, "hidden_size", "num_attention_heads")
+        image, patch = self.image_shape, self.patch_shape
+        if min(image) < 1 or min(patch) < 1:
+            raise ValueError(f"`image_size` {image} and `patch_size` {patch} must be positive.")
         if image[0] % patch[0] or image[1] % patch[1]:
             raise ValueError(f"`image_size` {image} must be a multiple of `patch_size` {patch}.")
         if self.pooling not in _POOLINGS:
@@ -98,10 +104,20 @@ class SSLViTConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
 
     @property
+    def image_shape(self) -> tuple[int, int]:
+        """(height, width) of the images the model is built for."""
+        return _as_pair(self.image_size, "image_size")
+
+    @property
+    def patch_shape(self) -> tuple[int, int]:
+        """(height, width) of a patch."""
+        return _as_pair(self.patch_size, "patch_size")
+
+    @property
     def grid_size(self) -> tuple[int, int]:
         """Patches along (height, width) at `image_size`."""
-        image, patch = _as_pair(self.image_size, "image_size"), _as_pair(self.patch_size, "patch_size")
-        return (image[0] // patch[0], image[1] // patch[1])
+        (image_h, image_w), (patch_h, patch_w) = self.image_shape, self.patch_shape
+        return (image_h // patch_h, image_w // patch_w)
 
     @property
     def is_video(self) -> bool:
@@ -132,4 +148,4 @@ class SSLViTConfig(PreTrainedConfig):
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
 
-__all__ = ["POSITION_EMBEDDING_TYPES", "SSLViTConfig"]
+__all__ = ["POSITION_EMBEDDING_TYPES", "SSLViTConfig", "check_heads"]

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from PIL import Image
 from transformers import HfArgumentParser
 
-from .data import DIGITS, digits_dataset
-from .demo_embeddings import embedding_view
-from .demo_models import DemoStore, prepare_image
-from .demo_predictions import PredictionRequest, predict
+from ..data.images import DIGITS, digits_dataset
+from .embeddings import embedding_view
+from .loading import DemoStore, prepare_image
+from .predictions import PredictionRequest, predict
 
 DISPLAY_SIZE = 224
 EXAMPLES_DIR = os.path.join(tempfile.gettempdir(), "hf_jepa_demo_examples")

@@ -5,7 +5,7 @@
 `decoder_` plus `mask_token`. The released files hold the encoder only; the decoder is then left at our init.
 """
 
-from ..models import MAESSLConfig, MAESSLForPreTraining
+from ...models import MAESSLConfig, MAESSLForPreTraining
 from .checkpoint import entry
 from .config_inference import NamedModel, config_from_args, encoder_config, named_model, resolve_heads
 from .official_vit import build_model, check_fixed_table, copy_encoder, copy_weights, finish

@@ -7,8 +7,8 @@ import numpy as np
 import torch.nn.functional as F
 from PIL import Image
 
-from .demo_models import DemoModel, GalleryEmbedding, ImageGallery, encode_images, patch_grid
-from .visualize import pca_overlay, project, resize_image, scatter_map
+from .loading import DemoModel, GalleryEmbedding, ImageGallery, encode_images, patch_grid
+from .pictures import pca_overlay, project, resize_image, scatter_map
 
 THUMBNAIL_SIZE = 96
 MAP_SIZE = 320

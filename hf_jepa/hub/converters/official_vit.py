@@ -13,9 +13,9 @@ import torch.nn as nn
 from transformers import PreTrainedModel
 from transformers.initialization import no_init_weights
 
-from ..models.configuration_vit_ssl import SSLViTConfig
-from ..models.position_embeddings import sincos_3d
-from ..registry import method_of_model_type
+from ...models.configuration_ssl_vit import SSLViTConfig
+from ...models.position_embeddings import sincos_3d
+from ...registry import method_of_model_type
 from .checkpoint import StateDictReader
 from .report import ConversionReport
 

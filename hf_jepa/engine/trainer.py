@@ -1,96 +1,20 @@
-"""SSLTrainer: one `transformers.Trainer` for every method. It owns what is per-step and method-independent:
-the EMA target update, the momentum and weight-decay schedules, seeded on-device mask sampling, logging of loss
-parts and stopping on divergence."""
+"""SSLTrainer: one `transformers.Trainer` for every method. It owns what is per-step and method-independent: the EMA
+target update, the momentum and weight-decay schedules, seeded on-device views and masks, logging of loss parts and
+stopping on divergence. What a method schedules itself (DINO's teacher temperature, its frozen last layer, its
+center) reaches the trainer through the model's hooks (`scheduled_inputs`, `frozen_parameters`,
+`update_batch_statistics`); the trainer knows no method."""
 
 import hashlib
-import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import Trainer, TrainerCallback
 
-from .hub import write_model_card
-from .registry import method_of_model_type
+from .arguments import SSLTrainingArguments
+from .schedules import ema_update_, scheduled_value
 
-
-def ema_update_(target: list[torch.Tensor], online: list[torch.Tensor], momentum: float) -> None:
-    """target <- momentum * target + (1 - momentum) * online, for all tensors in one fused foreach call."""
-    if target:
-        torch._foreach_lerp_(target, online, 1.0 - momentum)
-
-
-def scheduled_value(start: float, end: float, step: int, total: float, shape: str) -> float:
-    """Value at `step` of a schedule going from `start` (step 0) to `end` (step `total`).
-
-    `linear` is I-JEPA's EMA schedule, `cosine` DINO/BYOL's EMA and I-JEPA's weight-decay schedule."""
-    progress = min(step / total, 1.0) if total > 0 else 1.0
-    if shape == "constant":
-        return start
-    if shape == "linear":
-        return start + (end - start) * progress
-    if shape == "cosine":
-        return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
-    raise ValueError(f"Unknown schedule {shape!r}: expected 'constant', 'linear' or 'cosine'.")
-
-
-@dataclass
-class SSLTrainingArguments(TrainingArguments):
-    """`TrainingArguments` plus the schedules of self-supervised pretraining.
-
-    Defaults differ from `TrainingArguments` where SSL needs it: unused columns are kept (the collator reads the
-    image column), and non-finite losses are not filtered from logs (training stops on them instead).
-    """
-
-    ema_momentum: float = field(default=0.996, metadata={"help": "EMA momentum of the target network at step 0."})
-    ema_momentum_end: float = field(default=1.0, metadata={"help": "EMA momentum at the end of training."})
-    ema_schedule: str = field(
-        default="linear", metadata={"help": "Shape of the EMA momentum schedule: linear (I-JEPA), cosine, constant."}
-    )
-    weight_decay_end: float | None = field(
-        default=None,
-        metadata={"help": "Final weight decay of a cosine schedule starting at --weight_decay (I-JEPA: 0.04 -> 0.4)."},
-    )
-    schedule_horizon_scale: float = field(
-        default=1.0,
-        metadata={
-            "help": "Stretch the EMA and weight-decay schedules over this many times the training steps "
-            "(official I-JEPA: 1.25, so the momentum never reaches its end value)."
-        },
-    )
-    teacher_temperature_warmup_steps: int = field(
-        default=0,
-        metadata={
-            "help": "DINO: steps over which the teacher temperature rises linearly from the model's "
-            "`warmup_teacher_temperature` to its `teacher_temperature` (official ViT-B: 30 epochs, 0.04 -> 0.07)."
-        },
-    )
-    freeze_last_layer_steps: int = field(
-        default=0,
-        metadata={"help": "DINO: the head's last layer gets no update for this many steps (official: 1 epoch)."},
-    )
-    mask_seed: int | None = field(
-        default=None, metadata={"help": "Seed of the per-step mask generators (defaults to --seed)."}
-    )
-    remove_unused_columns: bool = field(
-        default=False, metadata={"help": "Kept False: SSL collators need the raw image column."}
-    )
-    logging_nan_inf_filter: bool = field(
-        default=False, metadata={"help": "Kept False: a non-finite loss stops training instead of being hidden."}
-    )
-    logging_steps: float = field(default=10, metadata={"help": "Log every X update steps."})
-
-    def __post_init__(self):
-        super().__post_init__()
-        for name in ("ema_momentum", "ema_momentum_end"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1], got {getattr(self, name)}.")
-        if self.ema_schedule not in ("linear", "cosine", "constant"):
-            raise ValueError(f"`ema_schedule` must be linear, cosine or constant, got {self.ema_schedule!r}.")
-        for name in ("teacher_temperature_warmup_steps", "freeze_last_layer_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}.")
-        if self.schedule_horizon_scale <= 0:
-            raise ValueError(f"`schedule_horizon_scale` must be > 0, got {self.schedule_horizon_scale}.")
+# The batch keys a collator may give the raw media under (images, clips); the training views replace them.
+MEDIA_KEYS = ("pixel_values", "pixel_values_videos")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -98,8 +22,9 @@ class TrainingDivergedError(RuntimeError):
 
 
 class _PerStepSchedules(TrainerCallback):
-    """Sets the weight decay before each optimizer step and updates the EMA target after it; tells epoch-aware
-    collators the epoch."""
+    """Sets the weight decay before each optimizer step, drops the gradients of the model's frozen parameters, and
+    after the step updates the model's batch statistics and the EMA target; tells epoch-aware collators the
+    epoch."""
 
     def __init__(self, trainer: "SSLTrainer"):
         self.trainer = trainer
@@ -113,14 +38,26 @@ class _PerStepSchedules(TrainerCallback):
     def on_step_begin(self, args, state, control, **kwargs):
         self.trainer.apply_weight_decay(state.global_step)
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        # Statistics such as DINO's center move once per optimizer step, from the whole accumulated batch.
+        model = self.trainer.unwrapped_model
+        if hasattr(model, "defer_batch_statistics"):
+            model.defer_batch_statistics = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        model = self.trainer.unwrapped_model
+        if hasattr(model, "defer_batch_statistics"):
+            model.defer_batch_statistics = False  # a plain loop after training moves them per forward again
+
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
-        # After clipping, before the step (the official order): a frozen layer gets no update, not even decay.
-        if state.global_step < args.freeze_last_layer_steps:
-            model = self.trainer.accelerator.unwrap_model(self.trainer.model)
-            for parameter in getattr(model, "last_layer_parameters", list)():
-                parameter.grad = None
+        # After clipping, before the step (the official order): a frozen parameter gets no update, not even decay.
+        for parameter in getattr(self.trainer.unwrapped_model, "frozen_parameters", lambda step: [])(
+            state.global_step
+        ):
+            parameter.grad = None
 
     def on_optimizer_step(self, args, state, control, **kwargs):
+        getattr(self.trainer.unwrapped_model, "update_batch_statistics", lambda: None)()
         # fp16 skips steps whose gradients overflowed; the target must not move on those.
         if not self.trainer.accelerator.optimizer_step_was_skipped:
             self.trainer.update_ema(state.global_step)
@@ -129,11 +66,14 @@ class _PerStepSchedules(TrainerCallback):
 class SSLTrainer(Trainer):
     """`Trainer` for hf_jepa's `...ForPreTraining` models (any model returning `loss` and optional `logs`)."""
 
-    def __init__(self, *args, train_views=None, **kwargs):
+    def __init__(self, *args, train_views=None, model_card_writer: Callable | None = None, **kwargs):
         """`train_views(pixel_values, generator)` makes the training views on device (e.g.
-        `hf_jepa.views.RandomResizedCropFlip`); it draws from the same per-step generator as the masks."""
+        `hf_jepa.RandomResizedCropFlip`); it draws from the same per-step generator as the masks.
+        `model_card_writer(output_dir, model_id=...)` writes the README.md that `push_to_hub` uploads (`hf-jepa
+        pretrain` passes hf_jepa's card writer); without one, transformers writes its own."""
         super().__init__(*args, **kwargs)
         self.train_views = train_views
+        self.model_card_writer = model_card_writer
         if not isinstance(self.args, SSLTrainingArguments):
             raise TypeError(f"SSLTrainer needs `SSLTrainingArguments`, got {type(self.args).__name__}.")
         # Losses are means over their own micro-batch: Trainer divides them by the accumulation steps.
@@ -144,6 +84,11 @@ class SSLTrainer(Trainer):
         self._log_sums: dict[str, torch.Tensor] = {}
         self._log_count = 0
         self._first_bad_step: torch.Tensor | None = None
+
+    @property
+    def unwrapped_model(self):
+        """The model without its DDP / accelerate wrappers (where the method's hooks live)."""
+        return self.accelerator.unwrap_model(self.model)
 
     # ---- schedules -------------------------------------------------------------------------------------------
     def _schedule_total(self) -> float:
@@ -173,19 +118,9 @@ class SSLTrainer(Trainer):
             if group.get("wd_scheduled"):
                 group["weight_decay"] = value
 
-    def teacher_temperature_at(self, step: int, config) -> float | None:
-        """DINO's teacher temperature: linear warm-up from the config's start value, then constant; None for
-        models without one."""
-        if not hasattr(config, "teacher_temperature"):
-            return None
-        warmup = self.args.teacher_temperature_warmup_steps
-        if step >= warmup:
-            return config.teacher_temperature
-        return scheduled_value(config.warmup_teacher_temperature, config.teacher_temperature, step, warmup, "linear")
-
     def update_ema(self, step: int) -> None:
         if self._ema_tensors is None:
-            model = self.accelerator.unwrap_model(self.model)
+            model = self.unwrapped_model
             self._ema_tensors = model.ema_parameters() if hasattr(model, "ema_parameters") else ([], [])
         online, target = self._ema_tensors
         with torch.no_grad():
@@ -210,24 +145,22 @@ class SSLTrainer(Trainer):
         return torch.Generator(device=device).manual_seed(value)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        unwrapped = self.accelerator.unwrap_model(model)
-        input_name = unwrapped.main_input_name  # pixel_values (images) or pixel_values_videos (clips)
-        if input_name not in inputs:
+        media_key = next((key for key in MEDIA_KEYS if key in inputs), None)
+        if media_key is None:
             raise ValueError(
-                f"The batch has no `{input_name}` (keys: {sorted(inputs)}): use hf_jepa's collator, or keep the "
-                "image/video column with `remove_unused_columns=False`."
+                f"The batch has none of {list(MEDIA_KEYS)} (keys: {sorted(inputs)}): use hf_jepa's collator, or keep "
+                "the image/video column with `remove_unused_columns=False`."
             )
-        generator = self.mask_generator(inputs[input_name].device, training=model.training)
+        generator = self.mask_generator(inputs[media_key].device, training=model.training)
         if self.train_views is not None and (model.training or getattr(self.train_views, "apply_in_eval", False)):
-            views = self.train_views(inputs[input_name], generator)
-            if isinstance(views, dict):  # several view tensors (DINO's global / local crops) replace the images
-                inputs = {**{k: v for k, v in inputs.items() if k != input_name}, **views}
+            views = self.train_views(inputs[media_key], generator)
+            if isinstance(views, dict):  # several view tensors (DINO's global / local crops) replace the media
+                inputs = {**{k: v for k, v in inputs.items() if k != media_key}, **views}
             else:
-                inputs = {**inputs, input_name: views}
-        config = unwrapped.config
-        temperature = self.teacher_temperature_at(self.state.global_step, config)
-        if temperature is not None:
-            inputs = {**inputs, "teacher_temperature": temperature}
+                inputs = {**inputs, media_key: views}
+        unwrapped = self.unwrapped_model
+        if hasattr(unwrapped, "scheduled_inputs"):  # e.g. DINO's teacher temperature at this step
+            inputs = {**inputs, **unwrapped.scheduled_inputs(self.state.global_step)}
         outputs = model(**inputs, generator=generator, return_dict=True)
         loss = outputs.loss
         if model.training:
@@ -267,7 +200,7 @@ class SSLTrainer(Trainer):
             for name, total in self._log_sums.items():
                 logs[name] = round(total.item() / max(self._log_count, 1), 6)
             self._log_sums, self._log_count = {}, 0
-            if getattr(self.accelerator.unwrap_model(self.model), "ema_pairs", ()):
+            if getattr(self.unwrapped_model, "ema_pairs", ()):
                 logs["ema_momentum"] = self.ema_momentum_at(max(self.state.global_step - 1, 0))
             logs["weight_decay"] = self.weight_decay_at(max(self.state.global_step - 1, 0))
         super().log(logs, start_time)
@@ -283,13 +216,13 @@ class SSLTrainer(Trainer):
 
     # ---- Hub ------------------------------------------------------------------------------------------------------
     def create_model_card(self, *args, **kwargs) -> None:
-        """The README.md that `Trainer.push_to_hub` uploads (written after it saves the model to `output_dir`):
-        hf_jepa's card of the run, with the numbers of the folder's eval_results.json when it has one, instead of
-        transformers' generic training summary. A model that is not hf_jepa's keeps transformers' card."""
+        """The README.md that `Trainer.push_to_hub` uploads (written after it saves the model to `output_dir`): the
+        injected `model_card_writer`'s card (hf_jepa's, with the folder's numbers), else transformers' own."""
         if not self.is_world_process_zero():
             return
-        try:
-            method_of_model_type(getattr(self.accelerator.unwrap_model(self.model).config, "model_type", "<none>"))
-        except ValueError:
+        if self.model_card_writer is None:
             return super().create_model_card(*args, **kwargs)
-        write_model_card(self.args.output_dir, model_id=self.hub_model_id or self.args.hub_model_id)
+        self.model_card_writer(self.args.output_dir, model_id=self.hub_model_id or self.args.hub_model_id)
+
+
+__all__ = ["MEDIA_KEYS", "SSLTrainer", "SSLTrainingArguments", "TrainingDivergedError"]

@@ -31,9 +31,9 @@ from transformers import (
 )
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
 
-from .models.configuration_vit_ssl import SSLViTConfig, _as_pair
-from .models.vit import TransformerBlock
-from .registry import method_of_model_type, read_saved_config
+from ..models.configuration_ssl_vit import SSLViTConfig, _as_pair
+from ..models.vit import TransformerBlock
+from ..registry import METHODS, load_object, method_of_model_type, read_saved_config
 
 FORMATS = ("transformers", "remote-code")
 
@@ -196,7 +196,7 @@ def _build(model_class: type[PreTrainedModel], config, state: dict[str, torch.Te
 
 
 def ijepa_to_transformers(encoder) -> IJepaModel:
-    """Our I-JEPA encoder (`IJepaSSLModel`) -> transformers' `IJepaModel` (no pooler: its `pooler_output` is None;
+    """Our I-JEPA encoder (`IJEPASSLModel`) -> transformers' `IJepaModel` (no pooler: its `pooler_output` is None;
     ours is the mean of `last_hidden_state` over tokens)."""
     config = encoder.config
     _check_prefix_tokens(config, "IJepaModel", cls_token=False)
@@ -364,55 +364,68 @@ class Exporter:
     load_hint: str
 
 
-EXPORTERS: dict[str, Exporter] = {
-    "ijepa_ssl": Exporter(
-        "IJepaModel",
-        ijepa_to_transformers,
-        needs_pretraining_model=False,
-        load_hint="`pooler_output` is None (IJepaModel has no pooler): our pooled feature is "
-        "`outputs.last_hidden_state.mean(dim=1)`.",
-    ),
-    "mae_ssl": Exporter(
-        "ViTMAEForPreTraining",
-        mae_to_transformers,
-        needs_pretraining_model=True,
-        load_hint="`AutoModel` gives `ViTMAEModel`, which hides `mask_ratio` of the patches at random; for features "
-        "of every patch in raster order load it with `mask_ratio=0.0` and pass "
-        "`noise=torch.arange(num_patches).expand(batch, -1)`. The full model with the decoder: "
-        "`AutoModelForPreTraining.from_pretrained(...)` (ViTMAEForPreTraining).",
-    ),
-    "dino_ssl": Exporter(
-        "Dinov2Model",
-        dino_to_transformers,
-        needs_pretraining_model=False,
-        load_hint="`pooler_output` is the layer-normed CLS token, as ours.",
-    ),
-    "vjepa_ssl": Exporter(
-        "VJEPA2Model",
-        vjepa_to_transformers,
-        needs_pretraining_model=True,
-        load_hint="inputs are `pixel_values_videos` [batch, frames, channels, height, width] of the exported size; "
-        "`last_hidden_state` equals our encoder's and its mean over tokens our pooled feature. Pass "
-        "`skip_predictor=True` for features only. The video processor is VJEPA2VideoProcessor (the official "
-        "evaluation transform: resize to 256/224 of the crop, centre crop); ours resizes the whole frame: call it "
-        "with `do_center_crop=False, size={'height': H, 'width': W}` for the same pixels.",
-    ),
-}
+IJEPA_EXPORT = Exporter(
+    "IJepaModel",
+    ijepa_to_transformers,
+    needs_pretraining_model=False,
+    load_hint="`pooler_output` is None (IJepaModel has no pooler): our pooled feature is "
+    "`outputs.last_hidden_state.mean(dim=1)`.",
+)
+MAE_EXPORT = Exporter(
+    "ViTMAEForPreTraining",
+    mae_to_transformers,
+    needs_pretraining_model=True,
+    load_hint="`AutoModel` gives `ViTMAEModel`, which hides `mask_ratio` of the patches at random; for features "
+    "of every patch in raster order load it with `mask_ratio=0.0` and pass "
+    "`noise=torch.arange(num_patches).expand(batch, -1)`. The full model with the decoder: "
+    "`AutoModelForPreTraining.from_pretrained(...)` (ViTMAEForPreTraining).",
+)
+DINO_EXPORT = Exporter(
+    "Dinov2Model",
+    dino_to_transformers,
+    needs_pretraining_model=False,
+    load_hint="`pooler_output` is the layer-normed CLS token, as ours.",
+)
+VJEPA_EXPORT = Exporter(
+    "VJEPA2Model",
+    vjepa_to_transformers,
+    needs_pretraining_model=True,
+    load_hint="inputs are `pixel_values_videos` [batch, frames, channels, height, width] of the exported size; "
+    "`last_hidden_state` equals our encoder's and its mean over tokens our pooled feature. Pass "
+    "`skip_predictor=True` for features only. The video processor is VJEPA2VideoProcessor (the official "
+    "evaluation transform: resize to 256/224 of the crop, centre crop); ours resizes the whole frame: call it "
+    "with `do_center_crop=False, size={'height': H, 'width': W}` for the same pixels.",
+)
 
 
-def _exporter(model_type: str) -> Exporter:
-    if model_type not in EXPORTERS:
+def exporter_for(model_type: str, format: str = "transformers") -> Exporter:
+    """The method's exporter to transformers' own classes (its `Method.exporters[format]`); a clear error when it
+    has none."""
+    method = method_of_model_type(model_type)
+    if format not in method.exporters:
+        exportable = sorted(m.model_type for m in _methods_with_exporters(format))
         raise ValueError(
-            f"Cannot export a `{model_type}` model to a native transformers class: the known model types are "
-            f"{sorted(EXPORTERS)}."
+            f"Cannot export a `{model_type}` model to a native transformers class (`--format {format}`): the "
+            f"exportable model types are {exportable}."
         )
-    return EXPORTERS[model_type]
+    return load_object(method.exporters[format])
+
+
+def _methods_with_exporters(format: str):
+    return [m for m in METHODS.values() if format in m.exporters]
+
+
+def native_targets_help(format: str = "transformers") -> str:
+    """ "I-JEPA -> IJepaModel, ..." for every method with a `format` export (help texts)."""
+    return ", ".join(
+        f"{m.title} -> {load_object(m.exporters[format]).target}" for m in _methods_with_exporters(format)
+    )
 
 
 def to_transformers(model: PreTrainedModel) -> PreTrainedModel:
     """An in-memory hf_jepa model -> the native transformers model with the same weights. Pretraining models give
     their published encoder (I-JEPA, DINO: the EMA target) or, for MAE, encoder + decoder."""
-    exporter = _exporter(model.config.model_type)
+    exporter = exporter_for(model.config.model_type)
     method = method_of_model_type(model.config.model_type)
     if not isinstance(model, (method.model_class, method.pretraining_class)):
         raise ValueError(
@@ -428,7 +441,7 @@ def load_for_export(model_dir: str) -> PreTrainedModel:
     """Our model from a saved folder: the pretraining class where the native target needs the decoder (MAE), else
     the encoder (from a pretraining folder, the EMA target)."""
     model_type = read_saved_config(model_dir).get("model_type")
-    exporter = _exporter(model_type)
+    exporter = exporter_for(model_type)
     method = method_of_model_type(model_type)
     model_class = method.pretraining_class if exporter.needs_pretraining_model else method.model_class
     model, info = model_class.from_pretrained(model_dir, output_loading_info=True)
@@ -524,7 +537,7 @@ def export_to_transformers(model_dir: str, output_dir: str) -> ExportResult:
     `model_dir` to `output_dir`; `AutoModel` / `AutoImageProcessor.from_pretrained(output_dir)` then work without
     hf_jepa."""
     model = load_for_export(model_dir)
-    exporter = _exporter(model.config.model_type)
+    exporter = exporter_for(model.config.model_type)
     native = exporter.convert(model)
     os.makedirs(output_dir, exist_ok=True)
     native.save_pretrained(output_dir)
@@ -541,17 +554,22 @@ def export_to_transformers(model_dir: str, output_dir: str) -> ExportResult:
 
 
 __all__ = [
-    "EXPORTERS",
+    "DINO_EXPORT",
     "FORMATS",
+    "IJEPA_EXPORT",
+    "MAE_EXPORT",
+    "VJEPA_EXPORT",
     "ExportResult",
     "LayerNames",
     "convert_block",
     "dino_to_transformers",
     "export_to_transformers",
+    "exporter_for",
     "ijepa_to_transformers",
     "load_for_export",
     "mae_to_transformers",
     "native_image_processor",
+    "native_targets_help",
     "native_video_processor",
     "to_transformers",
     "vjepa_to_transformers",

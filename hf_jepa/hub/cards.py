@@ -1,9 +1,11 @@
-"""Model cards filled from a run: the method's template in `model_cards/`, the folder's config and its
-eval_results.json.
+"""Model cards filled from a run: one base template (`model_cards/base.md`) with the method's section
+(`model_cards/<method>.md`: its description, architecture, limitations, differences from the official code,
+citation), the folder's config and its eval_results.json.
 
-The templates are Jinja, rendered by `huggingface_hub.ModelCard.from_template`; their YAML front matter is
-`{{ card_data }}`, built here as a `ModelCardData` (metadata and the model-index with `EvalResult`s), so the
-metadata is always what huggingface_hub parses back. Nothing here touches the network (`ModelCard.validate` would).
+The templates are Jinja, rendered by `huggingface_hub.ModelCard.from_template` from the section followed by the base
+(the section defines the macros and variables the base calls); the YAML front matter is `{{ card_data }}`, built here
+as a `ModelCardData` (metadata and the model-index with `EvalResult`s), so the metadata is always what huggingface_hub
+parses back. Nothing here touches the network (`ModelCard.validate` would).
 """
 
 import json
@@ -13,18 +15,19 @@ import sysconfig
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .moving_digits import MOVING_DIGITS
-from .registry import method_of_model_type, read_saved_config
+from ..data.moving_digits import MOVING_DIGITS
+from ..registry import method_of_model_type, read_saved_config
 
 # Where the templates are: the repository's top-level `model_cards/` (a source checkout or an editable install),
 # else the copy a wheel installs under `<prefix>/share/hf_jepa/model_cards` (pyproject's `data-files`).
-_SOURCE_TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "model_cards")
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # hf_jepa/
+_SOURCE_TEMPLATES = os.path.join(os.path.dirname(_PACKAGE), "model_cards")
 _INSTALLED_TEMPLATES = [
     os.path.join(prefix, "share", "hf_jepa", "model_cards")
     for prefix in dict.fromkeys([sysconfig.get_path("data"), sys.prefix, sys.base_prefix])
 ]
 
-TITLES = {"ijepa": "I-JEPA", "mae": "MAE", "dino": "DINO", "vjepa": "V-JEPA"}
+BASE_TEMPLATE = "base.md"
 DIGITS = "digits"
 # The embedded datasets (nothing downloaded), by the name `--dataset` gives them.
 EMBEDDED_DATASETS = {
@@ -41,15 +44,24 @@ METRICS = (
 )  # fmt: skip
 
 
-def template_path(method: str) -> str:
-    """The card template of `method` (`ijepa`, `mae`, `dino`)."""
+def template_path(name: str) -> str:
+    """The path of the card template file `name` (`base.md`, or a method's section such as `ijepa.md`)."""
     for folder in [_SOURCE_TEMPLATES, *_INSTALLED_TEMPLATES]:
-        path = os.path.join(folder, f"{method}.md")
+        path = os.path.join(folder, name)
         if os.path.isfile(path):
             return path
     raise FileNotFoundError(
-        f"No model card template `{method}.md` in {[_SOURCE_TEMPLATES, *_INSTALLED_TEMPLATES]}: reinstall hf_jepa."
+        f"No model card template `{name}` in {[_SOURCE_TEMPLATES, *_INSTALLED_TEMPLATES]}: reinstall hf_jepa."
     )
+
+
+def card_template(method) -> str:
+    """The Jinja source of a method's card: its section (macros and variables) followed by the base template."""
+    parts = []
+    for name in (method.card_section, BASE_TEMPLATE):
+        with open(template_path(name), encoding="utf-8") as handle:
+            parts.append(handle.read())
+    return "\n".join(parts)
 
 
 def load_results(model_dir: str) -> dict | None:
@@ -143,8 +155,8 @@ def model_card(
     patch_size = config.get("patch_size")
     card = ModelCard.from_template(
         data,
-        template_path=template_path(method.name),
-        title=TITLES[method.name],
+        template_str=card_template(method),
+        title=method.title,
         method=method.name,
         model_id=model_id,
         config=config,
@@ -155,6 +167,9 @@ def model_card(
         dataset_label=_dataset_label(dataset),
         is_digits=dataset == DIGITS,
         is_moving_digits=dataset == MOVING_DIGITS,
+        video=video,
+        # Evaluations of other label columns (the moving digits' motion direction), as (column, results) pairs.
+        extra_evaluations=[(key, value) for key, value in (results or {}).items() if isinstance(value, dict)],
         classes={
             "model": method.model_class.__name__,
             "pretraining": method.pretraining_class.__name__,
@@ -183,4 +198,4 @@ def write_model_card(model_dir: str, results: dict | None = None, export=None, *
     return path
 
 
-__all__ = ["load_results", "model_card", "template_path", "write_model_card"]
+__all__ = ["card_template", "load_results", "model_card", "template_path", "write_model_card"]

@@ -12,9 +12,9 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, Video, l
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as tvF
 
-from .data import EVAL_SPLIT_NAMES, _as_train_eval, _split, resolve_label_column
+from .images import EVAL_SPLIT_NAMES, _as_train_eval, _split, resolve_label_column
 from .moving_digits import DEFAULT_SETTINGS, MOVING_DIGITS, moving_digits_dataset
-from .video import (
+from .video_decoding import (
     TOO_SHORT,
     VIDEO_EXTENSIONS,
     VideoSource,

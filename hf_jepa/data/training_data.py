@@ -1,22 +1,26 @@
-"""What `hf-jepa pretrain` and `hf-jepa evaluate` feed a method: its dataset and collators, per modality (images
-for I-JEPA / MAE / DINO, clips for V-JEPA)."""
+"""What `hf-jepa pretrain` and `hf-jepa evaluate` feed a model: its dataset and collators, per modality ("image" or
+"video"; the method table says which a method has)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from datasets import DatasetDict
 
-from .data import DIGITS, ImageCollator, image_transform, load_image_dataset, resolve_columns
+from .images import DIGITS, ImageCollator, image_transform, load_image_dataset, resolve_columns
 from .moving_digits import MOVING_DIGITS
-from .registry import Method
-from .video_data import VideoClipCollator, load_video_dataset, resolve_video_columns
+from .videos import VideoClipCollator, load_video_dataset, resolve_video_columns
 
 MOTION_LABEL = "direction"  # the moving digits' second label
 
 
-def default_dataset(method: Method) -> str:
-    """The embedded default data of the method's modality: digits, or moving-digit clips."""
-    return MOVING_DIGITS if method.modality == "video" else DIGITS
+MODALITIES = ("image", "video")
+
+
+def default_dataset(modality: str) -> str:
+    """The embedded default data of a modality: digits, or moving-digit clips."""
+    if modality not in MODALITIES:
+        raise ValueError(f"`modality` must be one of {MODALITIES}, got {modality!r}.")
+    return MOVING_DIGITS if modality == "video" else DIGITS
 
 
 @dataclass
@@ -36,7 +40,7 @@ class TrainingData:
 
 
 def load_training_data(
-    method: Method,
+    modality: str,
     config,
     processor,
     dataset: str | None = None,
@@ -47,14 +51,14 @@ def load_training_data(
     frame_stride: int = 1,
     seed: int = 0,
 ) -> TrainingData:
-    """The dataset (default: the method's embedded one) and its collators at the processor's size and statistics.
+    """The dataset (default: the modality's embedded one) and its collators at the processor's size and statistics.
     Images are loaded at `load_size` (default: the model's size) and cropped on device; clips take
     `frames_per_clip` frames (default: the config's `num_frames`) `frame_stride` apart, training windows keyed by
     `seed`."""
-    dataset = dataset or default_dataset(method)
+    dataset = dataset or default_dataset(modality)
     size = (processor.size["height"], processor.size["width"])
     mean, std = processor.image_mean, processor.image_std
-    if method.modality == "video":
+    if modality == "video":
         frames = frames_per_clip or config.num_frames
         data = load_video_dataset(
             dataset, frames_per_clip=frames, frame_stride=frame_stride, video_column=media_column

@@ -13,9 +13,9 @@ from datasets import Image as ImageFeature
 from PIL import Image
 from transformers import PreTrainedConfig, PreTrainedModel
 
-from .data import DIGITS, load_image_dataset, resolve_columns
-from .registry import METHODS, Method, method_of_model_type, model_processor
-from .visualize import fit_pca, project
+from ..data.images import DIGITS, load_image_dataset, resolve_columns
+from ..registry import METHODS, Method, method_of_model_type, model_processor
+from .pictures import fit_pca, project
 
 # Modes PIL converts to RGB without a choice to make (alpha is composited on white first).
 _CONVERTIBLE_MODES = ("RGB", "RGBA", "RGBa", "RGBX", "L", "LA", "La", "1", "P", "PA", "CMYK", "YCbCr")

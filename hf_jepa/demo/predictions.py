@@ -1,6 +1,7 @@
-"""What each method predicts, drawn for the demos. One function per model type in `PREDICTIONS`: it takes a loaded
-model and a `PredictionRequest` and returns a `Prediction` (captioned pictures + the numbers behind them). A new
-method plugs in by adding its function there (and, for inputs other than one image, a field to the request)."""
+"""What each method predicts, drawn for the demos. One function per method, named by its `Method.prediction_view`:
+it takes a loaded model and a `PredictionRequest` and returns a `Prediction` (captioned pictures + the numbers behind
+them). A new method plugs in by writing its function and naming it in its method entry (and, for inputs other than
+one image, adding a field to the request)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,10 +11,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .demo_models import DemoModel, cls_attention, patch_grid
-from .models import DINOSSLConfig, IJepaSSLConfig, MAESSLConfig, RandomMaskGenerator, VJEPASSLConfig
-from .video import read_clip
-from .visualize import (
+from ..data.video_decoding import read_clip
+from ..models import RandomMaskGenerator
+from ..registry import load_object
+from .loading import DemoModel, cls_attention, patch_grid
+from .pictures import (
     DIVERGING,
     attention_overlays,
     draw_blocks,
@@ -229,17 +231,9 @@ def predict_vjepa(model: DemoModel, request: PredictionRequest) -> Prediction:
     return Prediction(images=images, numbers=numbers, note=f"Clip: {source}.")
 
 
-PREDICTIONS: dict[str, Callable[[DemoModel, PredictionRequest], Prediction]] = {
-    IJepaSSLConfig.model_type: predict_ijepa,
-    MAESSLConfig.model_type: predict_mae,
-    DINOSSLConfig.model_type: predict_dino,
-    VJEPASSLConfig.model_type: predict_vjepa,
-}
-
-
 def predict(model: DemoModel, request: PredictionRequest) -> Prediction:
     """The prediction view of the model's method (a note when it has none)."""
-    view = PREDICTIONS.get(model.config.model_type)
-    if view is None:
-        return Prediction(note=f"No prediction view for {model.method.name} models yet.")
+    if model.method.prediction_view is None:
+        return Prediction(note=f"No prediction view for {model.method.title} models yet.")
+    view: Callable[[DemoModel, PredictionRequest], Prediction] = load_object(model.method.prediction_view)
     return view(model, request)

@@ -1,10 +1,10 @@
-"""Official I-JEPA training checkpoints (facebookresearch/ijepa, `src/train.py`) -> `IJepaSSLForPreTraining`.
+"""Official I-JEPA training checkpoints (facebookresearch/ijepa, `src/train.py`) -> `IJEPASSLForPreTraining`.
 
 The file holds three DDP-wrapped state dicts: `encoder` (the trained context encoder), `target_encoder` (its EMA,
 the network I-JEPA evaluates and we publish as `encoder`) and `predictor`.
 """
 
-from ..models import IJepaSSLConfig, IJepaSSLForPreTraining, MultiBlockMaskGenerator
+from ...models import IJEPASSLConfig, IJEPASSLForPreTraining, MultiBlockMaskGenerator
 from .checkpoint import entry
 from .config_inference import encoder_config, resolve_heads
 from .official_vit import build_model, check_fixed_table, copy_encoder, copy_weights, finish
@@ -21,7 +21,7 @@ PREDICTOR_NAMES = (
 EXPECTED = "an official I-JEPA training checkpoint has `encoder`, `predictor` and `target_encoder`"
 
 
-def fitting_min_keep(config: IJepaSSLConfig) -> int:
+def fitting_min_keep(config: IJEPASSLConfig) -> int:
     """The recipe's `min_keep` (official 10), lowered until the mask sampler accepts the grid: a small model's target
     blocks may hold fewer tokens (sampling would never end)."""
     for min_keep in range(config.min_keep, 0, -1):
@@ -40,7 +40,7 @@ def fitting_min_keep(config: IJepaSSLConfig) -> int:
     return 0
 
 
-def convert_ijepa(checkpoint: dict, overrides: dict, report: ConversionReport) -> IJepaSSLForPreTraining:
+def convert_ijepa(checkpoint: dict, overrides: dict, report: ConversionReport) -> IJEPASSLForPreTraining:
     """The checkpoint's three networks in our pretraining model (`overrides`: config fields given by the user)."""
     context, predictor, target = (entry(checkpoint, part, EXPECTED) for part in PARTS)
     report.ignore_entries(checkpoint, PARTS)
@@ -59,7 +59,7 @@ def convert_ijepa(checkpoint: dict, overrides: dict, report: ConversionReport) -
     )
     # The official predictor always has as many heads as the encoder (ViT-H/14: 16 heads at width 384).
     fields["predictor_num_attention_heads"] = fields["num_attention_heads"]
-    config = IJepaSSLConfig(**{**fields, **overrides})
+    config = IJEPASSLConfig(**{**fields, **overrides})
     min_keep = fitting_min_keep(config)
     if "min_keep" not in overrides and min_keep != config.min_keep:
         report.notes.append(

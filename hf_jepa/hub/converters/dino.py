@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..models import DINOSSLConfig, DINOSSLForPreTraining
+from ...models import DINOSSLConfig, DINOSSLForPreTraining
 from .checkpoint import StateDictReader
 from .config_inference import NamedModel, config_from_args, encoder_config, named_model, resolve_heads
 from .official_vit import build_model, copy_encoder, copy_weights, finish

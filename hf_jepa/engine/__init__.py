@@ -1,0 +1,3 @@
+"""Training machinery that knows no method: `SSLTrainer` / `SSLTrainingArguments` (`engine.trainer`,
+`engine.arguments`), the per-step schedules, and the on-device training views and augmentations (`engine.views`,
+`engine.augment`). Import the submodules directly: importing this package loads none of them (the Trainer is heavy)."""

@@ -1,0 +1,55 @@
+"""`SSLTrainingArguments`: transformers' `TrainingArguments` plus the method-independent schedules of
+self-supervised pretraining (EMA momentum, weight decay, mask seed)."""
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+
+@dataclass
+class SSLTrainingArguments(TrainingArguments):
+    """`TrainingArguments` plus the schedules of self-supervised pretraining.
+
+    Defaults differ from `TrainingArguments` where SSL needs it: unused columns are kept (the collator reads the
+    image column), and non-finite losses are not filtered from logs (training stops on them instead).
+    """
+
+    ema_momentum: float = field(default=0.996, metadata={"help": "EMA momentum of the target network at step 0."})
+    ema_momentum_end: float = field(default=1.0, metadata={"help": "EMA momentum at the end of training."})
+    ema_schedule: str = field(
+        default="linear", metadata={"help": "Shape of the EMA momentum schedule: linear (I-JEPA), cosine, constant."}
+    )
+    weight_decay_end: float | None = field(
+        default=None,
+        metadata={"help": "Final weight decay of a cosine schedule starting at --weight_decay (I-JEPA: 0.04 -> 0.4)."},
+    )
+    schedule_horizon_scale: float = field(
+        default=1.0,
+        metadata={
+            "help": "Stretch the EMA and weight-decay schedules over this many times the training steps "
+            "(official I-JEPA: 1.25, so the momentum never reaches its end value)."
+        },
+    )
+    mask_seed: int | None = field(
+        default=None, metadata={"help": "Seed of the per-step mask generators (defaults to --seed)."}
+    )
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Kept False: SSL collators need the raw image column."}
+    )
+    logging_nan_inf_filter: bool = field(
+        default=False, metadata={"help": "Kept False: a non-finite loss stops training instead of being hidden."}
+    )
+    logging_steps: float = field(default=10, metadata={"help": "Log every X update steps."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("ema_momentum", "ema_momentum_end"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1], got {getattr(self, name)}.")
+        if self.ema_schedule not in ("linear", "cosine", "constant"):
+            raise ValueError(f"`ema_schedule` must be linear, cosine or constant, got {self.ema_schedule!r}.")
+        if self.schedule_horizon_scale <= 0:
+            raise ValueError(f"`schedule_horizon_scale` must be > 0, got {self.schedule_horizon_scale}.")
+
+
+__all__ = ["SSLTrainingArguments"]
