@@ -1,28 +1,18 @@
 """DINO: the loss and center against the official DINOLoss restated, the head, the teacher, the trainer's schedules
 (teacher temperature, frozen last layer, EMA), save/load, every Auto class and clear errors."""
 
-import json
-
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from transformers import (
-    AutoConfig,
-    AutoImageProcessor,
-    AutoModel,
-    AutoModelForImageClassification,
-    AutoModelForPreTraining,
     TrainerCallback,
 )
 
 from hf_jepa import (
     DINOSSLConfig,
-    DINOSSLForImageClassification,
     DINOSSLForPreTraining,
-    DINOSSLModel,
     MultiCropViews,
-    SSLImageProcessor,
 )
 from hf_jepa.engine.trainer import SSLTrainer
 from hf_jepa.models.heads import DINOHead, WeightNormLinear
@@ -379,44 +369,6 @@ def test_few_steps_with_multi_crop_views_reduce_the_loss(tmp_path):
 
 
 # ---- save / load ---------------------------------------------------------------------------------------------------
-def test_save_load_and_every_auto_class(tmp_path):
-    model = DINOSSLForPreTraining(dino_config()).eval()
-    with torch.no_grad():  # student and teacher differ, as after training
-        for p in list(model.student_encoder.parameters()) + list(model.student_head.parameters()):
-            p.add_(0.01 * torch.randn_like(p))
-        model.center.copy_(torch.randn_like(model.center))
-    processor = SSLImageProcessor(size={"height": 32, "width": 32})
-    model.save_pretrained(tmp_path)
-    processor.save_pretrained(tmp_path)
-    assert (tmp_path / "model.safetensors").exists()
-    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "dino_ssl"
-    global_crops, local_crops = _crops()
-    pixels = global_crops[:, 0]
-
-    config = AutoConfig.from_pretrained(tmp_path)
-    assert isinstance(config, DINOSSLConfig) and config.head_output_size == 64 and config.local_crop_size == 16
-
-    reloaded = AutoModelForPreTraining.from_pretrained(tmp_path).eval()
-    assert isinstance(reloaded, DINOSSLForPreTraining)
-    for name, value in model.state_dict().items():
-        assert torch.equal(value, reloaded.state_dict()[name]), name
-    assert torch.equal(reloaded(global_crops, local_crops).loss, model(global_crops, local_crops).loss)
-
-    encoder = AutoModel.from_pretrained(tmp_path).eval()
-    assert type(encoder) is DINOSSLModel
-    teacher_out = model.encoder(pixels).pooler_output
-    assert torch.equal(encoder(pixels).pooler_output, teacher_out)  # the teacher is the published encoder
-    assert not torch.allclose(model.student_encoder(pixels).pooler_output, teacher_out)
-
-    classifier = AutoModelForImageClassification.from_pretrained(tmp_path, num_labels=3)
-    assert isinstance(classifier, DINOSSLForImageClassification)
-    assert torch.equal(classifier.encoder.layers[0].attn.qkv.weight, model.encoder.layers[0].attn.qkv.weight)
-    assert classifier(pixels).logits.shape == (3, 3)
-
-    loaded_processor = AutoImageProcessor.from_pretrained(tmp_path)
-    assert isinstance(loaded_processor, SSLImageProcessor) and loaded_processor.size == {"height": 32, "width": 32}
-
-
 # ---- errors --------------------------------------------------------------------------------------------------------
 def test_bad_inputs_raise_clear_errors_never_nan():
     model = DINOSSLForPreTraining(dino_config()).train()
@@ -446,3 +398,37 @@ def test_bad_inputs_raise_clear_errors_never_nan():
         DINOSSLConfig(num_global_crops=1)
     with pytest.raises(ValueError, match="use_cls_token"):
         DINOSSLConfig(use_cls_token=False)
+
+
+def _center_after_one_step(tmp_path, **args):
+    torch.manual_seed(0)
+    model = DINOSSLForPreTraining(dino_config())
+    trainer = SSLTrainer(model=model, args=_args(tmp_path, max_steps=1, **args), train_dataset=_Crops(n=4))
+    trainer.train()
+    assert model.defer_batch_statistics is False  # a plain loop afterwards moves the center per forward again
+    return model.center.clone(), [p.detach().clone() for p in model.student_encoder.parameters()]
+
+
+def test_center_moves_once_per_optimizer_step_from_the_whole_accumulated_batch(tmp_path):
+    """Official DINO moves the center once per step with the mean teacher output of the whole (global) batch: under
+    gradient accumulation the micro-batches' teacher outputs are pooled, not applied one after the other."""
+    center, student = _center_after_one_step(tmp_path / "full", per_device_train_batch_size=4)
+    accumulated, accumulated_student = _center_after_one_step(
+        tmp_path / "accumulated", per_device_train_batch_size=2, gradient_accumulation_steps=2
+    )
+    assert center.abs().sum() > 0
+    torch.testing.assert_close(accumulated, center, atol=1e-6, rtol=0)
+    for a, b in zip(accumulated_student, student):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    # The center is 0.1 x the mean teacher output of all 4 images; the per-micro-batch update would have made two EMA
+    # moves from the two half-batch means.
+    torch.manual_seed(0)
+    model = DINOSSLForPreTraining(dino_config())
+    global_crops, _ = _crops(batch=4, seed=1)
+    with torch.no_grad():
+        teacher = model.teacher_head(model.encoder(global_crops.transpose(0, 1).flatten(0, 1)).pooler_output)
+    halves = teacher.unflatten(0, (2, 4))  # [views, batch, K]
+    first, second = halves[:, :2].flatten(0, 1).mean(0), halves[:, 2:].flatten(0, 1).mean(0)
+    per_micro_batch = 0.1 * 0.9 * first + 0.1 * second
+    torch.testing.assert_close(center[0], 0.1 * teacher.mean(0), atol=1e-6, rtol=0)
+    assert not torch.allclose(center[0], per_micro_batch, atol=1e-4)

@@ -1,29 +1,16 @@
 """MAE: random masks, the loss against the official recipe restated, reconstruction, official init, save/load,
 every Auto class, a few trainer steps and clear errors."""
 
-import json
 import math
 
 import pytest
 import torch
 import torch.nn as nn
-from transformers import (
-    AutoConfig,
-    AutoImageProcessor,
-    AutoModel,
-    AutoModelForImageClassification,
-    AutoModelForPreTraining,
-)
 
 from hf_jepa import (
-    IJEPASSLForPreTraining,
-    IJEPASSLModel,
     MAESSLConfig,
-    MAESSLForImageClassification,
     MAESSLForPreTraining,
-    MAESSLModel,
     RandomMaskGenerator,
-    SSLImageProcessor,
 )
 from hf_jepa.engine.trainer import SSLTrainer
 from hf_jepa.models.modeling_mae import normalize_patches, patchify, unpatchify
@@ -242,42 +229,6 @@ def test_save_load_does_not_reinitialise(tmp_path):
     pixels, noise = torch.randn(2, 3, 32, 32), _noise()
     first, second = model(pixels, noise=noise), reloaded(pixels, noise=noise)
     assert torch.equal(first.loss, second.loss) and torch.equal(first.logits, second.logits)
-
-
-def test_save_load_and_every_auto_class(tmp_path):
-    model = MAESSLForPreTraining(mae_config(mask_ratio=0.6)).eval()
-    processor = SSLImageProcessor(size={"height": 32, "width": 32})
-    model.save_pretrained(tmp_path)
-    processor.save_pretrained(tmp_path)
-    assert (tmp_path / "model.safetensors").exists()
-    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "mae_ssl"
-    pixels, noise = torch.randn(2, 3, 32, 32), _noise()
-
-    config = AutoConfig.from_pretrained(tmp_path)
-    assert isinstance(config, MAESSLConfig) and config.mask_ratio == 0.6 and config.decoder_hidden_size == 16
-
-    reloaded = AutoModelForPreTraining.from_pretrained(tmp_path).eval()
-    assert isinstance(reloaded, MAESSLForPreTraining)
-    assert torch.equal(reloaded(pixels, noise=noise).logits, model(pixels, noise=noise).logits)
-
-    encoder = AutoModel.from_pretrained(tmp_path).eval()
-    assert type(encoder) is MAESSLModel
-    assert torch.equal(encoder(pixels).last_hidden_state, model.encoder(pixels).last_hidden_state)
-
-    classifier = AutoModelForImageClassification.from_pretrained(tmp_path, num_labels=3)
-    assert isinstance(classifier, MAESSLForImageClassification)
-    assert torch.equal(classifier.encoder.layers[0].attn.qkv.weight, model.encoder.layers[0].attn.qkv.weight)
-    assert classifier(pixels).logits.shape == (2, 3)
-
-    loaded_processor = AutoImageProcessor.from_pretrained(tmp_path)
-    assert isinstance(loaded_processor, SSLImageProcessor) and loaded_processor.size == {"height": 32, "width": 32}
-
-
-def test_mae_folder_is_refused_by_the_ijepa_classes(tmp_path):
-    MAESSLForPreTraining(mae_config()).save_pretrained(tmp_path)
-    for cls in (IJEPASSLForPreTraining, IJEPASSLModel):
-        with pytest.raises(ValueError, match="holds a `mae_ssl` model"):
-            cls.from_pretrained(tmp_path)
 
 
 # ---- training ------------------------------------------------------------------------------------------------------

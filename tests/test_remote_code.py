@@ -1,9 +1,11 @@
 """Remote-code export: the full model with our own model files, loaded where `import hf_jepa` fails."""
 
 import ast
+import inspect
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +13,8 @@ import torch
 from hf_jepa import DINOSSLForPreTraining, IJEPASSLForPreTraining, MAESSLForPreTraining, SSLImageProcessor
 from hf_jepa.cli import main
 from hf_jepa.hub.remote_code import export_remote_code, module_closure, relative_imports
+from hf_jepa.registry import default_processor
+from tests.methods import ALL_METHODS, encoder_inputs, pretraining_inputs, tiny_config
 from tests.tiny import tiny_dino_config, tiny_ijepa_config, tiny_mae_config
 
 BUILDERS = {
@@ -24,16 +28,17 @@ LOADER = """
 import sys
 sys.modules["hf_jepa"] = None
 import torch
-from transformers import AutoImageProcessor, AutoModel, AutoModelForPreTraining
+from transformers import AutoImageProcessor, AutoModel, AutoModelForPreTraining, AutoVideoProcessor
 folder, inputs, out = sys.argv[1:4]
-x = torch.load(inputs, weights_only=True)
+saved = torch.load(inputs, weights_only=True)
 encoder = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
 full = AutoModelForPreTraining.from_pretrained(folder, trust_remote_code=True).eval()
-processor = AutoImageProcessor.from_pretrained(folder, trust_remote_code=True)
+processor_class = AutoVideoProcessor if "pixel_values_videos" in saved["encoder"] else AutoImageProcessor
+processor = processor_class.from_pretrained(folder, trust_remote_code=True)
+generator = torch.Generator().manual_seed(int(saved["seed"]))
 with torch.no_grad():
-    result = {"hidden": encoder(x["pixels"]).last_hidden_state, "full_class": type(full).__name__}
-    if "noise" in x:
-        result["loss"] = full(x["pixels"], noise=x["noise"]).loss
+    result = {"hidden": encoder(**saved["encoder"]).last_hidden_state, "full_class": type(full).__name__}
+    result["loss"] = full(**saved["pretraining"], generator=generator).loss
 result["processor_size"] = torch.tensor([processor.size["height"], processor.size["width"]])
 assert not any(name == "hf_jepa" or name.startswith("hf_jepa.") for name in sys.modules if sys.modules[name])
 torch.save(result, out)
@@ -50,17 +55,23 @@ def _saved(method, tmp_path):
     return model, folder
 
 
-@pytest.mark.parametrize("method", ["ijepa", "mae", "dino"])
+@pytest.mark.parametrize("method", ALL_METHODS)
 def test_remote_code_loads_without_hf_jepa_and_gives_our_outputs(method, tmp_path):
-    model, folder = _saved(method, tmp_path)
+    config = tiny_config(method)
+    torch.manual_seed(0)
+    model = method.pretraining_class(config).eval()
+    folder = tmp_path / "ours"
+    model.save_pretrained(folder)
+    default_processor(method, config).save_pretrained(folder)
     out = tmp_path / "remote"
     files = export_remote_code(str(folder), str(out))
-    assert "model.safetensors" in files and f"modeling_{method}.py" in files
+    assert "model.safetensors" in files and Path(inspect.getfile(method.pretraining_class)).name in files
     assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)  # weights in safetensors only
 
-    inputs = {"pixels": torch.randn(2, 3, 32, 32)}
-    if method == "mae":
-        inputs["noise"] = torch.rand(2, 64)
+    pretraining = pretraining_inputs(method, config)
+    generator = pretraining.pop("generator")
+    seed = generator.initial_seed()
+    inputs = {"encoder": encoder_inputs(method, config), "pretraining": pretraining, "seed": torch.tensor(seed)}
     torch.save(inputs, tmp_path / "inputs.pt")
     run = subprocess.run(
         [sys.executable, "-c", LOADER, str(out), str(tmp_path / "inputs.pt"), str(tmp_path / "out.pt")],
@@ -71,12 +82,12 @@ def test_remote_code_loads_without_hf_jepa_and_gives_our_outputs(method, tmp_pat
     assert run.returncode == 0, run.stderr[-3000:]
     got = torch.load(tmp_path / "out.pt", weights_only=True)
     with torch.no_grad():
-        expected = model.encoder(inputs["pixels"]).last_hidden_state
-        assert torch.allclose(got["hidden"], expected, atol=1e-6)
+        expected = model.get_encoder()(**inputs["encoder"]).last_hidden_state
+        torch.testing.assert_close(got["hidden"], expected, atol=1e-6, rtol=0)
         assert got["full_class"] == type(model).__name__
-        if method == "mae":
-            assert torch.allclose(got["loss"], model(inputs["pixels"], noise=inputs["noise"]).loss, atol=1e-6)
-    assert got["processor_size"].tolist() == [32, 32]
+        loss = model(**pretraining, generator=torch.Generator().manual_seed(seed)).loss
+        torch.testing.assert_close(got["loss"], loss, atol=1e-6, rtol=0)
+    assert got["processor_size"].tolist() == list(config.image_shape)
 
 
 def test_only_our_flat_model_files_are_copied(tmp_path):

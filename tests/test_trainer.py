@@ -163,23 +163,6 @@ def test_resume_equals_uninterrupted(tiny_ijepa_config, tmp_path, digits_subset)
     assert not torch.equal(got["encoder.layers.0.attn.qkv.weight"], got["context_encoder.layers.0.attn.qkv.weight"])
 
 
-def test_dino_resume_equals_uninterrupted(tiny_dino_config, tmp_path, digits_subset):
-    """Multi-crop views, center, teacher-temperature warm-up and the frozen last layer all resume exactly."""
-    tiny_dino_config.teacher_temperature_warmup_steps, tiny_dino_config.freeze_last_layer_steps = 3, 3
-    straight = _digits_trainer(
-        tiny_dino_config, tmp_path / "run", digits_subset, save_strategy="steps", save_steps=2, ema_schedule="cosine"
-    )
-    straight.train()
-    expected = straight.model.state_dict()
-
-    resumed = _digits_trainer(tiny_dino_config, tmp_path / "resumed", digits_subset, ema_schedule="cosine")
-    resumed.train(resume_from_checkpoint=str(tmp_path / "run" / "checkpoint-2"))
-    got = resumed.model.state_dict()
-    for name, value in expected.items():
-        assert torch.allclose(got[name], value, atol=1e-6), name
-    assert got["center"].abs().sum() > 0  # the center moved and was restored, not re-zeroed
-
-
 def test_image_column_survives_with_default_arguments(tiny_ijepa_config, tmp_path, digits_subset):
     # transformers' default remove_unused_columns=True would drop "image" before the collator runs.
     trainer = _digits_trainer(tiny_ijepa_config, tmp_path, digits_subset, max_steps=1)

@@ -1,18 +1,15 @@
 """V-JEPA: 3-D tubelets and positions, rotary embeddings, the 3-D multi-block sampler, the model and its loss."""
 
-import json
 import os
 
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AutoModel, AutoModelForPreTraining, AutoModelForVideoClassification, AutoVideoProcessor
 from transformers.models.vjepa2.modeling_vjepa2 import rotate_queries_or_keys
 
 from hf_jepa import (
     MultiBlock3DMaskGenerator,
     SSLTrainer,
-    SSLVideoProcessor,
     VJEPASSLForPreTraining,
     VJEPASSLForVideoClassification,
     VJEPASSLModel,
@@ -20,7 +17,6 @@ from hf_jepa import (
 from hf_jepa.models.heads import AttentivePooler
 from hf_jepa.models.position_embeddings import rope_tables, sincos_1d, sincos_3d, token_coordinates
 from hf_jepa.models.vit import gather_tokens
-from hf_jepa.registry import METHODS, default_processor
 from tests.tiny import tiny_training_args, tiny_vjepa_config
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "fixtures", "official")
@@ -235,26 +231,6 @@ def test_mask_tokens_start_at_zero_and_the_target_is_a_copy():
     assert model.predictor.mask_tokens.shape == (2, 16) and not model.predictor.mask_tokens.any()
     for online, target in zip(model.context_encoder.parameters(), model.encoder.parameters()):
         assert torch.equal(online, target) and not target.requires_grad
-
-
-def test_save_load_and_auto_classes(tmp_path):
-    model = _perturbed(VJEPASSLForPreTraining(tiny_vjepa_config()))
-    model.save_pretrained(tmp_path)
-    processor = default_processor(METHODS["vjepa"], model.config)
-    processor.save_pretrained(tmp_path)
-    assert type(AutoVideoProcessor.from_pretrained(tmp_path)) is SSLVideoProcessor
-    encoder = AutoModel.from_pretrained(tmp_path).eval()
-    assert type(encoder) is VJEPASSLModel
-    with torch.no_grad():
-        torch.testing.assert_close(encoder(clips()).last_hidden_state, model.encoder(clips()).last_hidden_state)
-    reloaded = AutoModelForPreTraining.from_pretrained(tmp_path).eval()
-    masks = model.mask_generator(GRID)(2, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        torch.testing.assert_close(reloaded(clips(), masks=masks).loss, model(clips(), masks=masks).loss)
-    classifier = AutoModelForVideoClassification.from_pretrained(tmp_path, num_labels=3)
-    assert type(classifier) is VJEPASSLForVideoClassification
-    with open(tmp_path / "config.json") as handle:
-        assert json.load(handle)["mask_sets"][1]["spatial_scale"] == [0.7, 0.7]
 
 
 def test_attentive_probe_equals_a_hand_computation():

@@ -354,6 +354,26 @@ def vjepa_to_transformers(model) -> VJEPA2Model:
     return _build(VJEPA2Model, native_config, state)
 
 
+def _last_hidden_state(native: PreTrainedModel, inputs: dict) -> torch.Tensor:
+    return native(**inputs).last_hidden_state
+
+
+def _mae_encoder_tokens(native: ViTMAEForPreTraining, inputs: dict) -> torch.Tensor:
+    """ViTMAE's encoder without masking, patches in raster order (mask ratio 0, noise = the patch index)."""
+    pixel_values = inputs["pixel_values"]
+    num_patches = native.vit.embeddings.patch_embeddings.num_patches
+    noise = torch.arange(num_patches, device=pixel_values.device, dtype=torch.float32).expand(len(pixel_values), -1)
+    ratio, native.config.mask_ratio = native.config.mask_ratio, 0.0
+    try:
+        return native.vit(pixel_values=pixel_values, noise=noise).last_hidden_state
+    finally:
+        native.config.mask_ratio = ratio
+
+
+def _vjepa2_encoder_tokens(native: VJEPA2Model, inputs: dict) -> torch.Tensor:
+    return native(**inputs, skip_predictor=True).last_hidden_state
+
+
 @dataclass(frozen=True)
 class Exporter:
     """How one of our model types becomes a native one."""
@@ -362,6 +382,9 @@ class Exporter:
     convert: Callable  # our model -> native model
     needs_pretraining_model: bool  # load the `...ForPreTraining` class (decoder needed) rather than the encoder
     load_hint: str
+    # encoder_tokens(native, inputs) -> what our published encoder's `last_hidden_state` is, from the native model
+    # given our encoder's inputs (`{"pixel_values": ...}` or `{"pixel_values_videos": ...}`): the export's contract.
+    encoder_tokens: Callable[[PreTrainedModel, dict], torch.Tensor] = _last_hidden_state
 
 
 IJEPA_EXPORT = Exporter(
@@ -379,6 +402,7 @@ MAE_EXPORT = Exporter(
     "of every patch in raster order load it with `mask_ratio=0.0` and pass "
     "`noise=torch.arange(num_patches).expand(batch, -1)`. The full model with the decoder: "
     "`AutoModelForPreTraining.from_pretrained(...)` (ViTMAEForPreTraining).",
+    encoder_tokens=_mae_encoder_tokens,
 )
 DINO_EXPORT = Exporter(
     "Dinov2Model",
@@ -395,6 +419,7 @@ VJEPA_EXPORT = Exporter(
     "`skip_predictor=True` for features only. The video processor is VJEPA2VideoProcessor (the official "
     "evaluation transform: resize to 256/224 of the crop, centre crop); ours resizes the whole frame: call it "
     "with `do_center_crop=False, size={'height': H, 'width': W}` for the same pixels.",
+    encoder_tokens=_vjepa2_encoder_tokens,
 )
 
 

@@ -149,7 +149,8 @@ class DINOSSLForPreTraining(DINOSSLPreTrainedModel, SSLModelWithEMATarget):
         features = [self.student_encoder(globals_flat, return_dict=True).pooler_output]
         if local_crops is not None and local_crops.shape[1] > 0:
             locals_flat = views_first(local_crops)
-            features.append(self.student_encoder(locals_flat, interpolate_pos_encoding=True).pooler_output)
+            local = self.student_encoder(locals_flat, interpolate_pos_encoding=True, return_dict=True)
+            features.append(local.pooler_output)
         student_logits = self.student_head(torch.cat(features, dim=0)).unflatten(0, (-1, batch))  # [Vs, B, K]
 
         teacher_logits = teacher_logits.float()

@@ -95,10 +95,13 @@ def resize_table(
 
 
 def token_coordinates(token_ids: torch.Tensor, grid_size: tuple[int, int, int]) -> torch.Tensor:
-    """Raster-order token ids [...] of a (time, height, width) grid -> their (t, row, column) [..., 3]."""
-    _, height, width = grid_size
-    per_frame = height * width
-    return torch.stack([token_ids // per_frame, (token_ids % per_frame) // width, token_ids % width], dim=-1)
+    """Raster-order token ids [...] of a (time, height, width) grid -> their (t, row, column) [..., 3].
+
+    Looked up in a table of every token's coordinates rather than computed with `//` and `%`: with symbolic grid
+    sizes (a dynamic-shape ONNX export) the remainder by a symbolic size has no ONNX translation."""
+    axes = [torch.arange(size, device=token_ids.device) for size in grid_size]
+    table = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)  # [T * H * W, 3]
+    return table[token_ids]
 
 
 def rope_tables(coordinates: torch.Tensor, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
