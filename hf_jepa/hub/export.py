@@ -508,7 +508,7 @@ def native_image_processor(model_dir: str, config: SSLViTConfig) -> ViTImageProc
             do_normalize=ours.do_normalize,
             do_convert_rgb=ours.do_convert_rgb,
         )
-    height, width = _as_pair(config.image_size, "image_size")
+    height, width = config.image_shape
     return ViTImageProcessor(
         size={"height": height, "width": width},
         image_mean=list(IMAGENET_DEFAULT_MEAN),
