@@ -67,7 +67,7 @@ def test_models_folder_is_flat_for_remote_code():
 
 def test_import_hf_jepa_loads_no_trainer_data_video_or_demo():
     heavy = ["gradio", "av", "datasets", "transformers.trainer", "hf_jepa.engine.trainer", "hf_jepa.hub", "sklearn"]
-    code = "import sys, hf_jepa; print([m for m in %r if m in sys.modules])" % heavy
+    code = f"import sys, hf_jepa; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     # The lazy public names still resolve.
