@@ -8,7 +8,9 @@ import hashlib
 from collections.abc import Callable
 
 import torch
+import torch.nn as nn
 from transformers import Trainer, TrainerCallback
+from transformers.training_args import ParallelMode
 
 from .arguments import SSLTrainingArguments
 from .schedules import ema_update_, scheduled_value
@@ -78,6 +80,11 @@ class SSLTrainer(Trainer):
             raise TypeError(f"SSLTrainer needs `SSLTrainingArguments`, got {type(self.args).__name__}.")
         # Losses are means over their own micro-batch: Trainer divides them by the accumulation steps.
         self.loss_is_scaled_for_ga = False
+        if self.args.parallel_mode == ParallelMode.DISTRIBUTED and any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules()
+        ):
+            # BatchNorm in heads (SimCLR v2, MoCo v3, BYOL) normalises over the global batch, as the official code.
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.add_callback(_PerStepSchedules(self))
         self._ema_tensors = None
         self._mask_step, self._micro_step = -1, 0
