@@ -184,7 +184,11 @@ METHODS: dict[str, Method] = {
         views_help="crop scale 0.2-1, flip",
         # Official MAE: AdamW betas (0.9, 0.95), constant weight decay 0.05, no EMA network.
         training_defaults=dict(adam_beta2=0.95, weight_decay=0.05, weight_decay_end=None),
-        exporters={"transformers": "hf_jepa.hub.export:MAE_EXPORT"},
+        # The encoder alone (deterministic features) and, for reconstruction, encoder + decoder.
+        exporters={
+            "transformers": "hf_jepa.hub.export:MAE_ENCODER_EXPORT",
+            "transformers-pretraining": "hf_jepa.hub.export:MAE_EXPORT",
+        },
         converter="hf_jepa.hub.converters.mae:convert_mae",
         prediction_view="hf_jepa.demo.predictions:predict_mae",
     ),
@@ -290,7 +294,7 @@ def default_processor(method: Method, config):
 def saved_processor(method: Method, model_dir: str):
     """The image (or, for video methods, video) processor saved in a model folder; OSError when it has none."""
     processor_class = AutoVideoProcessor if method.modality == "video" else AutoImageProcessor
-    return processor_class.from_pretrained(model_dir)
+    return processor_class.from_pretrained(model_dir, trust_remote_code=False)
 
 
 def model_processor(method: Method, model_dir: str, config):
@@ -306,8 +310,31 @@ def read_saved_config(model_dir: str) -> dict:
     path = os.path.join(str(model_dir), "config.json")
     if not os.path.isfile(path):
         raise ValueError(f"`{model_dir}` is not a saved model folder (no config.json).")
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"`{path}` cannot be read as JSON ({type(error).__name__}: {error}).") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"`{path}` is not a config (a JSON object), got {type(config).__name__}.")
+    return config
+
+
+def saved_method(model_dir: str, argument: str = "--model") -> Method:
+    """The method of a saved hf_jepa folder, read from its config.json without running anything from it: a clear
+    error that says what the folder is otherwise (no config, another library's model, a model with its own code,
+    which hf_jepa never runs)."""
+    config = read_saved_config(model_dir)
+    model_type = config.get("model_type", "<none>")
+    try:
+        return method_of_model_type(model_type)
+    except ValueError:
+        known = sorted(m.model_type for m in METHODS.values())
+        code = " with its own code (auto_map), which hf_jepa never runs" if "auto_map" in config else ""
+        raise ValueError(
+            f"`{argument} {model_dir}` holds a `{model_type}` model{code}, not an hf_jepa one ({', '.join(known)}): "
+            "give a folder saved by `hf-jepa pretrain` (an export to transformers' classes is not one)."
+        ) from None
 
 
 # ---- registration with transformers and PEFT ------------------------------------------------------------------------

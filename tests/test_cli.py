@@ -118,7 +118,7 @@ def test_folder_of_another_model_is_refused(tmp_path, capsys):
         ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
     ).save_pretrained(tmp_path / "vit")
     assert main(["evaluate", "--model", str(tmp_path / "vit")]) == 1
-    assert "`vit` is not an hf_jepa model type" in capsys.readouterr().err
+    assert "holds a `vit` model, not an hf_jepa one" in capsys.readouterr().err
     code = main(["pretrain", "--model_name_or_path", str(tmp_path / "vit"), "--output_dir", str(tmp_path / "o")])
     assert code == 1 and "holds a `vit` model" in capsys.readouterr().err
     assert main(["evaluate", "--model", str(tmp_path / "missing")]) == 1
@@ -129,7 +129,7 @@ def test_bad_overrides_and_empty_folder_are_clear_errors(tmp_path, capsys):
     assert main(["pretrain", "--output_dir", str(tmp_path), "--config_overrides", "hiden_size=3"]) == 1
     assert "has no field 'hiden_size'" in capsys.readouterr().err
     (tmp_path / "images").mkdir()
-    assert main(["pretrain", "--output_dir", str(tmp_path), "--dataset", str(tmp_path / "images")]) == 1
+    assert main(["pretrain", "--output_dir", str(tmp_path / "o"), "--dataset", str(tmp_path / "images")]) == 1
     assert "no image files" in capsys.readouterr().err
 
 
@@ -159,7 +159,7 @@ def recipe_arguments(name: str):
 
 def recipe_config(name: str):
     from hf_jepa import get_method
-    from hf_jepa.cli import parse_overrides
+    from hf_jepa.cli.arguments import parse_overrides
 
     model_args, data_args, training_args = recipe_arguments(name)
     config_class = get_method(model_args.method).config_class

@@ -166,7 +166,7 @@ def test_native_export_gives_our_encoder_outputs(method, format, tmp_path):
     config = tiny_config(method)
     model = _perturbed(method.pretraining_class(config))
     exporter = exporter_for(method.model_type, format)
-    native = to_transformers(model)
+    native = to_transformers(model, format)
     assert type(native).__name__ == exporter.target
     inputs = encoder_inputs(method, config)
     with torch.no_grad():
@@ -175,7 +175,7 @@ def test_native_export_gives_our_encoder_outputs(method, format, tmp_path):
 
     # The written folder loads with transformers' own Auto classes into the same native class and numbers.
     model.save_pretrained(tmp_path / "ours")
-    result = export_to_transformers(str(tmp_path / "ours"), str(tmp_path / "native"))
+    result = export_to_transformers(str(tmp_path / "ours"), str(tmp_path / "native"), format)
     auto = AutoModelForPreTraining if exporter.target.endswith("ForPreTraining") else AutoModel
     reloaded = auto.from_pretrained(result.output_dir)
     assert type(reloaded).__name__ == exporter.target

@@ -7,7 +7,14 @@ from datasets import Dataset, DatasetDict, Image
 from PIL import Image as PILImage
 
 from hf_jepa.data import images as data_module
-from hf_jepa.data.images import ImageCollator, digits_dataset, image_transform, load_image_dataset, resolve_columns
+from hf_jepa.data.images import (
+    ImageCollator,
+    digits_dataset,
+    image_transform,
+    load_image_dataset,
+    resolve_columns,
+    to_rgb,
+)
 
 
 def test_digits_dataset_is_fixed_rgb_and_stratified():
@@ -42,13 +49,71 @@ def test_image_folder_with_train_and_val_splits(tmp_path):
     assert len(data["train"]) == 6 and len(data["eval"]) == 2
 
 
-def test_corrupt_and_empty_image_files_are_named(tmp_path):
-    _write_folder(tmp_path)
-    (tmp_path / "cat" / "broken.jpg").write_bytes(b"not a jpeg at all")
-    (tmp_path / "dog" / "empty.png").write_bytes(b"")
-    with pytest.raises(ValueError, match="--dataset") as info:
-        load_image_dataset(str(tmp_path))
-    assert "broken.jpg" in str(info.value) and "empty.png" in str(info.value) and "2 unreadable" in str(info.value)
+def _truncated_jpeg(path):
+    PILImage.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(path, quality=95)
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) // 2])  # the header is intact: PIL's verify() accepts it
+
+
+def test_files_that_do_not_decode_are_skipped_counted_and_named(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("HF_JEPA_CACHE", str(tmp_path / "cache"))
+    _write_folder(tmp_path / "data")
+    (tmp_path / "data" / "cat" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    (tmp_path / "data" / "dog" / "empty.png").write_bytes(b"")
+    _truncated_jpeg(tmp_path / "data" / "dog" / "truncated.jpg")
+    with PILImage.open(tmp_path / "data" / "dog" / "truncated.jpg") as image:
+        image.verify()  # what the header check used to accept
+    data = load_image_dataset(str(tmp_path / "data"))
+    assert len(data["train"]) + len(data["eval"]) == 6  # the six good images
+    warning = caplog.text
+    assert "skipped 3 of 9" in warning and "--dataset" in warning
+    assert all(name in warning for name in ("broken.jpg", "empty.png", "truncated.jpg"))
+    for split in data.values():  # every remaining image decodes in full
+        for row in split:
+            row["image"].load()
+
+
+def test_a_folder_where_nothing_decodes_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_JEPA_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "data" / "cat").mkdir(parents=True)
+    _truncated_jpeg(tmp_path / "data" / "cat" / "a.jpg")
+    with pytest.raises(ValueError, match="none of the files can be used") as info:
+        load_image_dataset(str(tmp_path / "data"))
+    assert "a.jpg" in str(info.value)
+
+
+def test_decode_checks_are_cached_by_path_size_and_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_JEPA_CACHE", str(tmp_path / "cache"))
+    _write_folder(tmp_path / "data")
+    decoded = []
+    original = data_module.image_problem
+    monkeypatch.setattr(data_module, "image_problem", lambda path: decoded.append(path) or original(path))
+    load_image_dataset(str(tmp_path / "data"))
+    assert len(decoded) == 6
+    load_image_dataset(str(tmp_path / "data"))
+    assert len(decoded) == 6  # the second load decodes nothing
+    _truncated_jpeg(tmp_path / "data" / "cat" / "img0.png")  # a changed file is checked again
+    load_image_dataset(str(tmp_path / "data"))
+    assert len(decoded) == 7
+
+
+def test_sixteen_bit_and_float_images_are_scaled_by_their_range_or_refused():
+    ramp = np.linspace(0, 65535, 16 * 16).reshape(16, 16).astype(np.uint16)
+    sixteen = PILImage.fromarray(ramp)
+    assert sixteen.mode.startswith("I;16")
+    converted = np.asarray(to_rgb(sixteen))[..., 0]
+    np.testing.assert_array_equal(converted, np.round(ramp / 257.0).astype(np.uint8))  # not clipped at 255
+    assert (converted == 255).mean() < 0.01
+    as_int32 = PILImage.fromarray(ramp.astype(np.int32))  # how some decoders give 16-bit PNGs
+    assert as_int32.mode == "I" and np.array_equal(np.asarray(to_rgb(as_int32))[..., 0], converted)
+    with pytest.raises(ValueError, match="mode 'F' are not supported"):
+        to_rgb(PILImage.new("F", (4, 4)))
+    with pytest.raises(ValueError, match="no defined range"):
+        to_rgb(PILImage.fromarray(np.full((4, 4), 2**20, dtype=np.int32)))
+    # The collator gives the network the scaled image: a 16-bit white is 1.0, mid-grey about 0.5.
+    collate = ImageCollator(image_transform(16, [0.0] * 3, [1.0] * 3), "image")
+    pixels = collate([{"image": sixteen}])["pixel_values"][0, 0]
+    assert abs(pixels[-1, -1].item() - 1.0) < 1e-3 and abs(pixels.mean().item() - 0.5) < 0.02
 
 
 def test_folder_without_images_is_an_error(tmp_path):
@@ -105,7 +170,7 @@ def test_collator_converts_modes_and_normalises():
     batch = collate(rows)
     assert batch["pixel_values"].shape == (2, 3, 8, 8)
     assert torch.allclose(batch["pixel_values"][0], torch.ones(3, 8, 8))
-    assert torch.allclose(batch["pixel_values"][1], -torch.ones(3, 8, 8))
+    assert torch.allclose(batch["pixel_values"][1], torch.ones(3, 8, 8))  # transparency is laid on white
     assert batch["labels"].tolist() == [1, 0]
     with pytest.raises(ValueError, match="image_column"):
         ImageCollator(image_transform(8, [0.5] * 3, [0.5] * 3), "pixels")(rows)

@@ -93,7 +93,9 @@ def exported(tmp_path_factory):
         model.save_pretrained(root / "src" / name)
         if name != "dino":  # DINO's folder has none: the export falls back on the config and ImageNet statistics
             processor.save_pretrained(root / "src" / name)
-        export_to_transformers(str(root / "src" / name), str(root / "out" / name))
+        # MAE: the pretraining export (encoder + decoder); its encoder-only export is checked in test_common.
+        format = "transformers-pretraining" if name == "mae" else "transformers"
+        export_to_transformers(str(root / "src" / name), str(root / "out" / name), format)
     inputs = dict(
         pixel_values=torch.randn(2, 3, 32, 32),
         small=torch.randn(2, 3, 16, 16),
@@ -202,31 +204,59 @@ def test_non_square_ijepa_exports():
 
 
 @pytest.mark.parametrize(
-    "model, message",
+    "model, format, message",
     [
-        (lambda: IJEPASSLModel(tiny_ijepa_config(num_register_tokens=2)), "no register tokens"),
-        (lambda: IJEPASSLModel(tiny_ijepa_config(use_cls_token=True)), "IJepaModel has no CLS token"),
-        (lambda: MAESSLForPreTraining(tiny_mae_config(image_size=[32, 16])), "needs a square `image_size`"),
-        (lambda: MAESSLModel(tiny_mae_config()), "without its decoder"),
-        (lambda: DINOSSLForPreTraining(tiny_dino_config(patch_size=[4, 2])), "needs a square `patch_size`"),
-        (lambda: DINOSSLForPreTraining(tiny_dino_config(pooling="mean")), "pools with 'mean'"),
-        (lambda: DINOSSLForPreTraining(tiny_dino_config(intermediate_size=48)), "mlp_ratio"),
+        (lambda: IJEPASSLModel(tiny_ijepa_config(num_register_tokens=2)), "transformers", "no register tokens"),
+        (lambda: IJEPASSLModel(tiny_ijepa_config(use_cls_token=True)), "transformers", "IJepaModel has no CLS"),
+        (lambda: MAESSLForPreTraining(tiny_mae_config(image_size=[32, 16])), "transformers", "square `image_size`"),
+        (lambda: MAESSLModel(tiny_mae_config()), "transformers-pretraining", "without its decoder"),
+        (lambda: DINOSSLForPreTraining(tiny_dino_config(patch_size=[4, 2])), "transformers", "square `patch_size`"),
+        (lambda: DINOSSLForPreTraining(tiny_dino_config(pooling="mean")), "transformers", "pools with 'mean'"),
+        (lambda: DINOSSLForPreTraining(tiny_dino_config(intermediate_size=48)), "transformers", "mlp_ratio"),
+        (lambda: IJEPASSLModel(tiny_ijepa_config()), "transformers-pretraining", "exportable model types"),
     ],
 )
-def test_what_the_native_class_cannot_represent_is_refused(model, message):
+def test_what_the_native_class_cannot_represent_is_refused(model, format, message):
     with pytest.raises(ValueError, match=message):
-        to_transformers(model())
+        to_transformers(model(), format)
 
 
 def test_encoder_only_mae_folder_is_refused(tmp_path):
     MAESSLModel(tiny_mae_config()).save_pretrained(tmp_path / "encoder")
     with pytest.raises(ValueError, match="encoder-only .* cannot give `ViTMAEForPreTraining`"):
-        export_to_transformers(str(tmp_path / "encoder"), str(tmp_path / "out"))
+        export_to_transformers(str(tmp_path / "encoder"), str(tmp_path / "out"), "transformers-pretraining")
+
+
+def test_mae_encoder_export_gives_deterministic_features_in_the_feature_pipeline(exported, tmp_path):
+    """`--format transformers` of MAE is the encoder alone as a plain ViTModel: transformers' feature-extraction
+    pipeline gives every patch of the image, the same on every call and equal to our encoder (ViTMAEModel would hide
+    75% of the patches at random)."""
+    from PIL import Image
+    from transformers import pipeline
+
+    result = export_to_transformers(str(exported["root"] / "src" / "mae"), str(tmp_path / "mae-encoder"))
+    assert result.target == "ViTModel"
+    extractor = pipeline("image-feature-extraction", model=result.output_dir, framework="pt")
+    image = Image.fromarray(torch.randint(0, 256, (32, 32, 3), dtype=torch.uint8).numpy())
+    first, second = torch.tensor(extractor(image)), torch.tensor(extractor(image))
+    assert first.shape == (1, 1 + NUM_PATCHES, 32) and torch.equal(first, second)
+    model = exported["models"]["mae"]
+    pixels = extractor.image_processor(images=image, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        torch.testing.assert_close(first, model.encoder(pixels).last_hidden_state, atol=ATOL, rtol=0)
+
+
+def test_export_refuses_its_own_input_folder(exported, tmp_path):
+    source = exported["root"] / "src" / "ijepa"
+    for output in (source, source / "inside"):
+        with pytest.raises(ValueError, match="would overwrite what is being read"):
+            export_to_transformers(str(source), str(output))
+    assert (source / "model.safetensors").exists()
 
 
 def test_unknown_model_type_is_refused(tmp_path):
     ViTConfig().save_pretrained(tmp_path / "vit")
-    with pytest.raises(ValueError, match=r"`vit`.*\['dino_ssl', 'ijepa_ssl', 'mae_ssl', 'vjepa_ssl'\]"):
+    with pytest.raises(ValueError, match=r"holds a `vit` model, not an hf_jepa one"):
         export_to_transformers(str(tmp_path / "vit"), str(tmp_path / "out"))
     with pytest.raises(ValueError, match="no config.json"):
         export_to_transformers(str(tmp_path / "missing"), str(tmp_path / "out"))

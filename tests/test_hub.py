@@ -106,8 +106,8 @@ def test_unknown_model_type_is_a_clear_error(tmp_path):
         model_card(str(tmp_path))
     with pytest.raises(ValueError, match="no config.json"):
         model_card(str(tmp_path / "missing"))
-    with pytest.raises(FileNotFoundError, match="byol.md"):
-        template_path("byol.md")
+    with pytest.raises(FileNotFoundError, match="no_such_method.md"):
+        template_path("no_such_method.md")
 
 
 @pytest.mark.parametrize("method", ["ijepa", "dino"])

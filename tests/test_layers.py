@@ -18,7 +18,7 @@ ALLOWED = {
     "registry": {"models", "engine"},
     "evaluation": {"data"},
     "hub": {"models", "registry", "data", "engine"},
-    "demo": {"models", "registry", "data", "evaluation"},
+    "demo": {"models", "registry", "data", "engine", "evaluation"},
     "cli": {"models", "engine", "data", "registry", "evaluation", "hub", "demo"},
 }
 

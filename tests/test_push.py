@@ -157,12 +157,14 @@ def closed_port() -> int:
 EXPECTED_FILES = {
     "native": {"README.md", "config.json", "model.safetensors", "preprocessor_config.json", "eval_results.json"},
     "transformers": {"README.md", "config.json", "model.safetensors", "preprocessor_config.json"},
+    "transformers-pretraining": {"README.md", "config.json", "model.safetensors", "preprocessor_config.json"},
     "remote-code": {"README.md", "config.json", "model.safetensors", "preprocessor_config.json"},
 }
 PUBLISHED_TYPE = {
     ("native", "ijepa"): "ijepa_ssl",
     ("native", "dino"): "dino_ssl",
-    ("transformers", "mae"): "vit_mae",
+    ("transformers", "mae"): "vit",
+    ("transformers-pretraining", "mae"): "vit_mae",
     ("remote-code", "dino"): "dino_ssl",
 }
 
@@ -173,6 +175,7 @@ PUBLISHED_TYPE = {
         ("native", "ijepa", True),
         ("native", "dino", False),
         ("transformers", "mae", True),
+        ("transformers-pretraining", "mae", True),
         ("remote-code", "dino", True),
     ],
 )
@@ -212,7 +215,7 @@ def test_dry_run_writes_exactly_the_upload_folder(format, method, processor, tmp
     # The card: metadata that huggingface_hub parses back, the repo id in the loading snippets, the run's numbers.
     card = ModelCard.load(out / "README.md")
     assert ModelCard(str(card)).data.to_dict() == card.data.to_dict()
-    assert card.data.library_name == ("transformers" if format == "transformers" else "hf_jepa")
+    assert card.data.library_name == ("transformers" if format.startswith("transformers") else "hf_jepa")
     assert card.data.model_name == "tiny-" + method and method in card.data.tags
     assert card.data.eval_results[0].metric_value == results_for(method)["knn_top1"]
     assert f'from_pretrained("{repo_id}")' in card.text and str(folder) not in card.text
@@ -265,11 +268,11 @@ def test_folders_that_are_not_publishable(tmp_path, hub_env, no_network):
     with pytest.raises(ValueError, match="no config.json"):
         push_to_hub(str(tmp_path / "missing"), "alice/x", dry_run_dir=str(tmp_path / "dry"))
     (folder / "model.safetensors").unlink()
-    with pytest.raises(ValueError, match="no safetensors weights"):
+    with pytest.raises(ValueError, match="no model.safetensors"):
         push_to_hub(str(folder), "alice/x", dry_run_dir=str(tmp_path / "dry"))
     (tmp_path / "vit").mkdir()
     (tmp_path / "vit" / "config.json").write_text(json.dumps({"model_type": "vit"}))
-    with pytest.raises(ValueError, match="not an hf_jepa model type"):
+    with pytest.raises(ValueError, match="not an hf_jepa one"):
         push_to_hub(str(tmp_path / "vit"), "alice/x", dry_run_dir=str(tmp_path / "dry"))
     assert no_network == []
 

@@ -103,6 +103,6 @@ def test_export_writes_safetensors_and_a_card(exported, tmp_path, capsys):
 
 def test_sincos_model_is_refused(tmp_path):
     model = VJEPASSLForPreTraining(tiny_vjepa_config(position_embedding_type="sincos"))
-    model.save_pretrained(tmp_path)
+    model.save_pretrained(tmp_path / "src")
     with pytest.raises(ValueError, match="only has rotary positions"):
-        export_to_transformers(str(tmp_path), str(tmp_path / "out"))
+        export_to_transformers(str(tmp_path / "src"), str(tmp_path / "out"))

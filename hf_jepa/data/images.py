@@ -1,8 +1,13 @@
 """Datasets: the embedded default (scikit-learn digits), image folders, saved or Hub `datasets`; and the collator
 that turns rows into training views."""
 
+import contextlib
+import json
+import logging
 import os
+import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +15,10 @@ import torch
 from datasets import Dataset, DatasetDict, Image, load_dataset, load_from_disk
 from PIL import Image as PILImage
 from torchvision.transforms import v2
+
+from .cache import cache_root
+
+logger = logging.getLogger(__name__)
 
 DIGITS = "digits"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -38,25 +47,72 @@ def digits_dataset(image_size: int = 32) -> DatasetDict:
     return DatasetDict(train=subset(train_idx), eval=subset(eval_idx))
 
 
-def _check_image_files(paths: list[str], argument: str) -> None:
-    corrupt = []
-    for path in paths:
-        try:
-            if os.path.getsize(path) == 0:
-                raise OSError("empty file")
-            with PILImage.open(path) as image:
-                image.verify()
-        except Exception as error:  # PIL raises many types for broken files
-            corrupt.append(f"{path} ({type(error).__name__}: {error})")
-    if corrupt:
-        listed = "\n  ".join(corrupt[:10]) + ("\n  ..." if len(corrupt) > 10 else "")
-        raise ValueError(
-            f"`{argument}` contains {len(corrupt)} unreadable image file(s); remove or fix them:\n  {listed}"
-        )
+def image_problem(path: str) -> str | None:
+    """Why the image file at `path` cannot be a training image, or None: empty, unreadable, truncated (a full decode,
+    not just the header), or a mode with no defined colour range."""
+    try:
+        if os.path.getsize(path) == 0:
+            return "empty file"
+        with PILImage.open(path) as image:
+            image.load()  # decodes every pixel: a truncated JPEG fails here, not mid-training
+            to_rgb(image)
+    except Exception as error:  # PIL raises many types for broken files
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def _check_cache_path() -> str:
+    return os.path.join(cache_root(), "image_checks.json")
+
+
+def check_image_files(paths: list[str], workers: int | None = None) -> dict[str, str]:
+    """{path: problem} for the files of `paths` that cannot be decoded. Every file is decoded in full, on a pool of
+    threads (PIL decodes without the GIL); results are cached by (path, size, modification time), so a folder is
+    checked once."""
+    cache_file = _check_cache_path()
+    try:
+        with open(cache_file, encoding="utf-8") as handle:
+            cache = json.load(handle)
+    except (OSError, ValueError):
+        cache = {}
+
+    def key(path: str) -> str:
+        stat = os.stat(path)
+        return f"{os.path.realpath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
+
+    keys = {path: key(path) for path in paths}
+    unknown = [path for path in paths if keys[path] not in cache]
+    with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
+        for path, problem in zip(unknown, pool.map(image_problem, unknown)):
+            cache[keys[path]] = problem
+    if unknown:
+        with contextlib.suppress(OSError):
+            os.makedirs(os.path.dirname(cache_file), exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=os.path.dirname(cache_file))
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(cache, stream)
+            os.replace(temporary, cache_file)
+    return {path: cache[keys[path]] for path in paths if cache[keys[path]] is not None}
+
+
+def _usable_images(paths: list[str], argument: str) -> list[str]:
+    """`paths` without the files that do not decode, which are counted and named in one warning; an error when none
+    is left."""
+    bad = check_image_files(paths)
+    if bad:
+        listed = "\n  ".join(f"{path} ({problem})" for path, problem in list(bad.items())[:10])
+        message = f"`{argument}`: skipped {len(bad)} of {len(paths)} image files that do not decode:\n  {listed}"
+        if len(bad) > 10:
+            message += "\n  ..."
+        if len(bad) == len(paths):
+            raise ValueError(message.replace("skipped", "none of the files can be used:", 1))
+        logger.warning(message)
+    return [path for path in paths if path not in bad]
 
 
 def _folder_images(folder: str, argument: str) -> tuple[list[str], list[str]]:
-    """Image paths under `folder` and their class (the sub-folder they are in), checked to open."""
+    """Image paths under `folder` and their class (the sub-folder they are in); files that do not decode are
+    skipped (counted in a warning)."""
     paths, labels = [], []
     for root, _, files in sorted(os.walk(folder)):
         for name in sorted(files):
@@ -65,19 +121,24 @@ def _folder_images(folder: str, argument: str) -> tuple[list[str], list[str]]:
                 labels.append(os.path.relpath(root, folder))
     if not paths:
         raise ValueError(f"`{argument}` ({folder}) contains no image files ({', '.join(IMAGE_EXTENSIONS)}).")
-    _check_image_files(paths, argument)
-    return paths, labels
+    usable = set(_usable_images(paths, argument))
+    kept = [(path, label) for path, label in zip(paths, labels) if path in usable]
+    return [path for path, _ in kept], [label for _, label in kept]
 
 
 def _labelled(paths: list[str], labels: list[str], classes: list[str]) -> Dataset:
+    """Rows of images with their class index; images at the top of a folder with no class sub-folders have no
+    label (an unlabelled dataset: pretraining without evaluation), not one class of their own."""
+    if classes == ["."]:
+        return Dataset.from_dict({"image": paths}).cast_column("image", Image())
     rows = {"image": paths, "label": [classes.index(label) for label in labels]}
     return Dataset.from_dict(rows).cast_column("image", Image())
 
 
 def image_folder_dataset(folder: str, argument: str = "--dataset", eval_fraction: float = 0.2) -> DatasetDict:
-    """A folder of images whose sub-folders are the classes. `train/` and `val/` (or test/...) sub-folders are used
-    as splits when present (classes numbered over both, so a class missing from one split shifts nothing);
-    otherwise a fixed 80/20 split is made."""
+    """A folder of images whose sub-folders are the classes (a flat folder: no labels). `train/` and `val/` (or
+    test/...) sub-folders are used as splits when present (classes numbered over both, so a class missing from one
+    split shifts nothing); otherwise a fixed 80/20 split is made."""
     entries = {e.lower(): e for e in os.listdir(folder)}
     eval_name = next((entries[n] for n in EVAL_SPLIT_NAMES if n in entries), None)
     if "train" in entries and eval_name:
@@ -160,9 +221,35 @@ def resolve_label_column(dataset: Dataset, label_column: str | None) -> str | No
     return label_column
 
 
+# Modes PIL converts to RGB without a choice to make (alpha is composited on white first).
+_CONVERTIBLE_MODES = ("RGB", "RGBA", "RGBa", "RGBX", "L", "LA", "La", "1", "P", "PA", "CMYK", "YCbCr")
+
+
 def to_rgb(image) -> PILImage.Image:
+    """An image as 8-bit RGB, the same way for training, evaluation and the demo: grayscale, palette, CMYK and YCbCr
+    are converted, transparency is laid on white, 16-bit images (`I;16*`, or `I` holding values up to 65535, as
+    16-bit PNGs decode) are scaled by their range (/257, never clipped); float images and wider integers have no
+    defined range and are refused, as are colour spaces PIL cannot map to RGB (LAB, HSV), with a ValueError that
+    says what to do."""
     if not isinstance(image, PILImage.Image):
         raise ValueError(f"Expected a PIL image in the image column, got {type(image).__name__}.")
+    if image.mode.startswith("I;16") or image.mode == "I":
+        pixels = np.asarray(image, dtype=np.float64)
+        if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+            raise ValueError(
+                f"Images in mode {image.mode!r} with values outside 0..65535 have no defined range: convert them to "
+                "8- or 16-bit first."
+            )
+        return PILImage.fromarray(np.round(pixels / 257.0).astype(np.uint8)).convert("RGB")
+    if image.mode not in _CONVERTIBLE_MODES:
+        raise ValueError(
+            f"Images in mode {image.mode!r} are not supported: the models take RGB images. Convert it to an 8-bit "
+            "RGB or grayscale image (e.g. PNG or JPEG) first."
+        )
+    if "A" in image.mode or "a" in image.mode or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return PILImage.alpha_composite(background, rgba).convert("RGB")
     return image if image.mode == "RGB" else image.convert("RGB")
 
 

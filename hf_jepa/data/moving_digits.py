@@ -11,6 +11,7 @@ import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from PIL import Image as PILImage
 
+from .cache import cache_root
 from .video_decoding import write_video
 
 MOVING_DIGITS = "moving_digits"
@@ -19,11 +20,6 @@ DIRECTIONS = ("right", "left", "down", "up")
 _STEPS = {"right": (0, 1), "left": (0, -1), "down": (1, 0), "up": (-1, 0)}  # (dy, dx) per unit of travel
 DEFAULT_SETTINGS = {"num_clips": 1797, "image_size": 32, "digit_size": 14, "num_frames": 16, "fps": 8}
 _COMPLETE = "complete.json"
-
-
-def cache_root() -> str:
-    """`$HF_JEPA_CACHE`, else `~/.cache/hf_jepa`."""
-    return os.environ.get("HF_JEPA_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "hf_jepa")
 
 
 def moving_digit_clip(

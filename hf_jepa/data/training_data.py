@@ -69,12 +69,27 @@ def load_training_data(
             return VideoClipCollator(size, mean, std, frames, frame_stride, train, column, labels, seed=seed)
 
         extra = [c for c in (MOTION_LABEL,) if c in data["train"].column_names and c != label_column]
+        check_classes(data, label_column)
         return TrainingData(data, collator(True, None), collator(False, label_column), label_column, "clips", extra)
     data = load_image_dataset(dataset, image_size=max(size))
     column, label_column = resolve_columns(data["train"], media_column, label_column)
+    check_classes(data, label_column)
     train = ImageCollator(image_transform(load_size or size, mean, std), column)
     evaluation = ImageCollator(image_transform(size, mean, std), column, label_column)
     return TrainingData(data, train, evaluation, label_column, "images")
+
+
+def check_classes(data: DatasetDict, label_column: str | None) -> None:
+    """Before any training: the evaluation (kNN, linear probe) needs at least two classes in the training split."""
+    if label_column is None:
+        return
+    classes = set(data["train"][label_column])
+    if len(classes) < 2:
+        raise ValueError(
+            f"The label column `{label_column}` has {len(classes)} class in the training split: the kNN and "
+            "linear-probe evaluation need at least two. Pass `--label_column none` to pretrain without evaluation, "
+            "or another label column."
+        )
 
 
 __all__ = ["TrainingData", "default_dataset", "load_training_data"]

@@ -280,6 +280,12 @@ def demo(argv: list[str]):
         "attention maps, V-JEPA masks and prediction error over time) of one or more saved models side by side. "
         "Needs `pip install 'hf-jepa[demo]'`.",
     )
+    for action in parser._actions:  # HfArgumentParser gives the negative flag the positive one's help
+        if "--no_allow_loading" in action.option_strings:
+            action.help = (
+                "Show only the models given with --model: the page reads nothing else from this machine's disk "
+                "(use it with --host 0.0.0.0 or --share)."
+            )
     (args,) = parser.parse_args_into_dataclasses(argv)
     try:
         import gradio  # noqa: F401

@@ -13,33 +13,17 @@ from datasets import Image as ImageFeature
 from PIL import Image
 from transformers import PreTrainedConfig, PreTrainedModel
 
-from ..data.images import DIGITS, load_image_dataset, resolve_columns
-from ..registry import METHODS, Method, method_of_model_type, model_processor
+from ..data.images import DIGITS, load_image_dataset, resolve_columns, to_rgb
+from ..engine.run_files import model_folder_problems
+from ..registry import METHODS, Method, method_of_model_type, model_processor, read_saved_config
 from .pictures import fit_pca, project
-
-# Modes PIL converts to RGB without a choice to make (alpha is composited on white first).
-_CONVERTIBLE_MODES = ("RGB", "RGBA", "RGBa", "RGBX", "L", "LA", "La", "1", "P", "PA", "CMYK", "YCbCr")
 
 
 def prepare_image(image: Image.Image | None) -> Image.Image:
-    """An uploaded image as RGB: grayscale, palette, CMYK and YCbCr are converted, transparency is laid on white,
-    16-bit grayscale is scaled to 8 bits; float or 32-bit integer images (no defined display range) and colour
-    spaces PIL cannot map to RGB (LAB, HSV) are refused with a ValueError that says what to do."""
+    """An uploaded image as RGB, converted as training images are (`hf_jepa.data.images.to_rgb`)."""
     if image is None:
         raise ValueError("No image: upload one or pick an example first.")
-    if image.mode.startswith("I;16"):
-        pixels = np.asarray(image, dtype=np.float64) / 257.0  # 0..65535 -> 0..255
-        return Image.fromarray(np.round(pixels).astype(np.uint8)).convert("RGB")
-    if image.mode not in _CONVERTIBLE_MODES:
-        raise ValueError(
-            f"Images in mode {image.mode!r} are not supported: the models take RGB images. Convert it to an 8-bit "
-            "RGB or grayscale image (e.g. PNG or JPEG) first."
-        )
-    if "A" in image.mode or "a" in image.mode or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+    return to_rgb(image)
 
 
 @dataclass
@@ -111,12 +95,15 @@ def load_demo_model(name: str) -> DemoModel:
     `from_pretrained` (never remote code). A folder of another kind (no config.json, a plain transformers model,
     an export to transformers' own classes) raises a ValueError that names what was found."""
     location = _model_location(name)
-    try:
-        config, _ = PreTrainedConfig.get_config_dict(location)
-    except (OSError, ValueError) as error:
-        raise ValueError(
-            f"Could not read the config of `{name}` (no such model folder or Hub model): {error}"
-        ) from error
+    if os.path.isdir(location):
+        config = read_saved_config(location)  # clear errors for a missing or broken config.json
+    else:
+        try:
+            config, _ = PreTrainedConfig.get_config_dict(location)
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"Could not read the config of `{name}` (no such model folder or Hub model): {error}"
+            ) from error
     model_type = config.get("model_type")
     try:
         method = method_of_model_type(model_type)
@@ -126,7 +113,9 @@ def load_demo_model(name: str) -> DemoModel:
             f"`{name}` holds a `{model_type}` model, not an hf_jepa one ({known}). Give a folder saved by "
             "`hf-jepa pretrain` (an export to transformers' own classes is not one)."
         ) from None
-    model, info = method.pretraining_class.from_pretrained(location, output_loading_info=True)
+    if os.path.isdir(location) and (problems := model_folder_problems(location)):
+        raise ValueError(f"`{name}` cannot be loaded: {'; '.join(problems)}.")
+    model, info = method.pretraining_class.from_pretrained(location, output_loading_info=True, trust_remote_code=False)
     prefix = model.base_model_prefix + "."
     if any(key.startswith(prefix) for key in info["missing_keys"]):
         raise ValueError(f"`{name}` does not hold the weights of a {method.name} encoder.")

@@ -30,6 +30,13 @@ class SSLTrainingArguments(TrainingArguments):
             "(official I-JEPA: 1.25, so the momentum never reaches its end value)."
         },
     )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "hf-jepa pretrain: replace the files a previous run left in --output_dir (its model, card, "
+            "numbers and checkpoints; files no run writes are kept). Without it, a folder holding files is refused."
+        },
+    )
     mask_seed: int | None = field(
         default=None, metadata={"help": "Seed of the per-step mask generators (defaults to --seed)."}
     )
@@ -50,6 +57,15 @@ class SSLTrainingArguments(TrainingArguments):
             raise ValueError(f"`ema_schedule` must be linear, cosine or constant, got {self.ema_schedule!r}.")
         if self.schedule_horizon_scale <= 0:
             raise ValueError(f"`schedule_horizon_scale` must be > 0, got {self.schedule_horizon_scale}.")
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`--{name}` must be at least 1, got {getattr(self, name)}.")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(
+                f"`--max_steps` must be positive (or -1 to train for --num_train_epochs), got {self.max_steps}."
+            )
+        if self.save_strategy == "steps" and self.save_steps <= 0:
+            raise ValueError(f"`--save_steps` must be positive, got {self.save_steps}.")
 
 
 __all__ = ["SSLTrainingArguments"]

@@ -5,16 +5,26 @@ center) reaches the trainer through the model's hooks (`scheduled_inputs`, `froz
 `update_batch_statistics`); the trainer knows no method."""
 
 import hashlib
+import logging
+import os
+import shutil
 from collections.abc import Callable
 
 import torch
 import torch.nn as nn
+from safetensors import SafetensorError
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 from transformers.training_args import ParallelMode
 
 from .arguments import SSLTrainingArguments
+from .divergence import DivergenceWatch
+from .run_files import STAGING_PREFIX
 from .schedules import ema_update_, scheduled_value
 
+logger = logging.getLogger(__name__)
+# A collapse monitor (a logged `*_std`: the spread of representations across inputs) below this is at zero.
+COLLAPSED_STD = 1e-4
 # The batch keys a collator may give the raw media under (images, clips); the training views replace them.
 MEDIA_KEYS = ("pixel_values", "pixel_values_videos")
 
@@ -87,10 +97,12 @@ class SSLTrainer(Trainer):
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.add_callback(_PerStepSchedules(self))
         self._ema_tensors = None
+        self._checkpoint_staging: str | None = None
         self._mask_step, self._micro_step = -1, 0
         self._log_sums: dict[str, torch.Tensor] = {}
         self._log_count = 0
-        self._first_bad_step: torch.Tensor | None = None
+        self._divergence = DivergenceWatch()
+        self._collapse_warned: set[str] = set()
 
     @property
     def unwrapped_model(self):
@@ -182,23 +194,27 @@ class SSLTrainer(Trainer):
         return loss.detach(), None, None
 
     def _track(self, loss: torch.Tensor, logs: dict[str, torch.Tensor]) -> None:
-        """Accumulate loss parts and remember the first non-finite step, all on device (no host sync)."""
-        step = torch.full((), self.state.global_step, device=loss.device, dtype=torch.int64)  # a fill, not a copy
-        if self._first_bad_step is None:
-            self._first_bad_step = torch.full_like(step, -1)
-        bad = ~torch.isfinite(loss.detach())
-        self._first_bad_step = torch.where(bad & (self._first_bad_step < 0), step, self._first_bad_step)
+        """Accumulate loss parts and watch the loss for a blow-up, all on device (no host sync)."""
+        self._divergence.observe("loss", loss, self.state.global_step)
         for name, value in logs.items():
             value = value.detach().float().to(loss.device)
             self._log_sums[name] = self._log_sums[name] + value if name in self._log_sums else value
         self._log_count += 1
 
+    def _get_grad_norm(self, model, grad_norm=None):
+        grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
+        if isinstance(grad_norm, torch.Tensor) and not self.accelerator.optimizer_step_was_skipped:
+            self._divergence.observe("grad_norm", grad_norm, self.state.global_step)
+        return grad_norm
+
     def check_finite(self) -> None:
-        """Stop with a clear message if any step so far produced a non-finite loss (one host read)."""
-        if self._first_bad_step is not None and (bad_step := int(self._first_bad_step.item())) >= 0:
+        """Stop with a clear message if the loss became non-finite or the loss or gradient norm blew up (a few host
+        reads, at logging and saving only): a diverged run is never saved or published as if it had trained."""
+        problem = self._divergence.problem()
+        if problem is not None:
             raise TrainingDivergedError(
-                f"The loss became non-finite (NaN or inf) at step {bad_step}: training stopped. Lower "
-                "--learning_rate, raise --warmup_steps, or use fp32 / bf16 instead of fp16."
+                f"Training diverged: {problem}. Training stopped and nothing was saved from it. Lower "
+                "--learning_rate, raise --warmup_steps, keep --max_grad_norm on, or use fp32 / bf16 instead of fp16."
             )
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -206,17 +222,62 @@ class SSLTrainer(Trainer):
             self.check_finite()
             for name, total in self._log_sums.items():
                 logs[name] = round(total.item() / max(self._log_count, 1), 6)
+                if name.endswith("_std") and logs[name] < COLLAPSED_STD and name not in self._collapse_warned:
+                    self._collapse_warned.add(name)
+                    logger.warning(
+                        "Collapse monitor `%s` is %.2g at step %d: the representations are (nearly) the same for "
+                        "every input, so the features will carry little information. Check the learning rate, the "
+                        "EMA momentum or the method's anti-collapse settings.",
+                        name,
+                        logs[name],
+                        self.state.global_step,
+                    )
             self._log_sums, self._log_count = {}, 0
             if getattr(self.unwrapped_model, "ema_pairs", ()):
                 logs["ema_momentum"] = self.ema_momentum_at(max(self.state.global_step - 1, 0))
             logs["weight_decay"] = self.weight_decay_at(max(self.state.global_step - 1, 0))
         super().log(logs, start_time)
 
+    # ---- checkpoints: written under a temporary name, renamed when complete ------------------------------------
+    def _get_output_dir(self, trial) -> str:
+        return self._checkpoint_staging or super()._get_output_dir(trial)
+
     def _save_checkpoint(self, model, trial):
+        """Transformers' checkpoint, written into `.tmp-checkpoint-N/` and renamed to `checkpoint-N` once every file
+        of every process is there: a kill or a full disk midway leaves no folder that looks like a checkpoint."""
         self.check_finite()  # never write a checkpoint of a diverged run
-        super()._save_checkpoint(model, trial)
+        run_dir = super()._get_output_dir(trial)
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        self._checkpoint_staging = os.path.join(run_dir, STAGING_PREFIX + name)
+        try:
+            try:
+                super()._save_checkpoint(model, trial)
+            except (RuntimeError, SafetensorError) as error:  # torch.save / safetensors on a full disk
+                raise OSError(
+                    f"writing {name} failed ({error}); it was left incomplete under a temporary name"
+                ) from error
+            self.accelerator.wait_for_everyone()  # every process's RNG state is in before the rename
+            if self.args.should_save:
+                final = os.path.join(run_dir, name)
+                if os.path.isdir(final):  # the same step saved again (a resumed run)
+                    shutil.rmtree(final)
+                os.replace(os.path.join(self._checkpoint_staging, name), final)
+                rotate_checkpoints(
+                    output_dir=run_dir,
+                    save_total_limit=self.args.save_total_limit,
+                    best_model_checkpoint=self.state.best_model_checkpoint,
+                    use_mtime=False,  # renamed folders: their step numbers order them
+                )
+        finally:
+            if self.args.should_save:
+                shutil.rmtree(self._checkpoint_staging, ignore_errors=True)
+            self._checkpoint_staging = None
 
     def train(self, *args, **kwargs):
+        if self.args.should_save and os.path.isdir(self.args.output_dir):  # what a killed run was writing
+            for name in os.listdir(self.args.output_dir):
+                if name.startswith(STAGING_PREFIX + PREFIX_CHECKPOINT_DIR):
+                    shutil.rmtree(os.path.join(self.args.output_dir, name), ignore_errors=True)
         output = super().train(*args, **kwargs)
         self.check_finite()
         return output

@@ -16,6 +16,7 @@ import sysconfig
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data.moving_digits import MOVING_DIGITS
+from ..engine.run_files import atomic_write_text
 from ..registry import method_of_model_type, read_saved_config
 
 # Where the templates are: the repository's top-level `model_cards/` (a source checkout or an editable install),
@@ -41,6 +42,9 @@ METRICS = (
     ("random_init_knn_top1", "Random-init baseline: kNN top-1 (same architecture, untrained)", "random_init"),
     ("random_init_linear_probe_top1", "Random-init baseline: linear-probe top-1 (same architecture, untrained)",
      "random_init"),
+    ("raw_pixels_knn_top1", "Raw-pixel baseline: kNN top-1 (the normalised input pixels)", "raw_pixels"),
+    ("raw_pixels_linear_probe_top1", "Raw-pixel baseline: linear-probe top-1 (the normalised input pixels)",
+     "raw_pixels"),
 )  # fmt: skip
 
 
@@ -65,12 +69,21 @@ def card_template(method) -> str:
 
 
 def load_results(model_dir: str) -> dict | None:
-    """The folder's eval_results.json (written by `hf-jepa pretrain`), or None."""
+    """The folder's eval_results.json (written by `hf-jepa pretrain`), or None; a clear error naming the file when it
+    is a link (a card is built from the folder's own files) or cannot be read."""
     path = os.path.join(model_dir, "eval_results.json")
-    if not os.path.isfile(path):
+    if os.path.islink(path):
+        raise ValueError(f"`{path}` is a symbolic link: a card is filled from the folder's own files; copy it in.")
+    if not os.path.exists(path):
         return None
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            results = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"`{path}` cannot be read ({type(error).__name__}: {error}).") from None
+    if not isinstance(results, dict):
+        raise ValueError(f"`{path}` is not a JSON object of results.")
+    return results
 
 
 def _hub_dataset(dataset: str | None) -> str | None:
@@ -169,7 +182,11 @@ def model_card(
         is_moving_digits=dataset == MOVING_DIGITS,
         video=video,
         # Evaluations of other label columns (the moving digits' motion direction), as (column, results) pairs.
-        extra_evaluations=[(key, value) for key, value in (results or {}).items() if isinstance(value, dict)],
+        extra_evaluations=[
+            (key, value)
+            for key, value in (results or {}).items()
+            if isinstance(value, dict) and isinstance(value.get("knn_top1"), float)
+        ],
         classes={
             "model": method.model_class.__name__,
             "pretraining": method.pretraining_class.__name__,
@@ -194,7 +211,7 @@ def write_model_card(model_dir: str, results: dict | None = None, export=None, *
     if parsed.to_dict() != card.data.to_dict():
         raise ValueError("The model card's metadata does not round-trip through huggingface_hub.")
     path = os.path.join(export.output_dir if export is not None else model_dir, "README.md")
-    card.save(path)
+    atomic_write_text(path, str(card))
     return path
 
 

@@ -22,20 +22,26 @@ from transformers import (
     IJepaConfig,
     IJepaModel,
     PreTrainedModel,
+    ViTConfig,
     ViTImageProcessor,
     ViTMAEConfig,
     ViTMAEForPreTraining,
+    ViTModel,
     VJEPA2Config,
     VJEPA2Model,
     VJEPA2VideoProcessor,
 )
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
 
+from ..engine.run_files import check_distinct_folders, model_folder_problems, staged_folder
 from ..models.configuration_ssl_vit import SSLViTConfig, _as_pair
 from ..models.vit import TransformerBlock
-from ..registry import METHODS, load_object, method_of_model_type, read_saved_config
+from ..registry import METHODS, load_object, method_of_model_type, saved_method
 
-FORMATS = ("transformers", "remote-code")
+# `--format` of `hf-jepa export` / `push`: transformers' own classes (the encoder for features, or the native
+# pretraining class where transformers has one with more than the encoder), or remote code.
+NATIVE_FORMATS = ("transformers", "transformers-pretraining")
+FORMATS = (*NATIVE_FORMATS, "remote-code")
 
 
 @dataclass(frozen=True)
@@ -251,6 +257,26 @@ def mae_to_transformers(model) -> ViTMAEForPreTraining:
     return _build(ViTMAEForPreTraining, native_config, state)
 
 
+def mae_encoder_to_transformers(encoder) -> ViTModel:
+    """Our MAE encoder (`MAESSLModel`, or the encoder of `MAESSLForPreTraining`) -> transformers' `ViTModel`: every
+    patch in raster order, no masking, so its features are deterministic (`ViTMAEModel` hides 75% of the patches at
+    random on every call). Its pooler is the identity on the layer-normed CLS token (ours pools the mean of the
+    patch tokens: `last_hidden_state[:, 1:].mean(1)`)."""
+    config = encoder.config
+    _check_prefix_tokens(config, "ViTModel", cls_token=True)
+    native_config = ViTConfig(
+        **_common_config(config),
+        intermediate_size=config.intermediate_size,
+        image_size=_square_side(config.image_size, "image_size", "ViTModel"),
+        patch_size=_square_side(config.patch_size, "patch_size", "ViTModel"),
+        pooler_act="linear",
+    )
+    state = _encoder_state(encoder, VIT_LAYER, "layers", cls_row=True)
+    identity = torch.eye(config.hidden_size, dtype=encoder.layernorm.weight.dtype)
+    state.update({"pooler.dense.weight": identity, "pooler.dense.bias": torch.zeros(config.hidden_size)})
+    return _build(ViTModel, native_config, state)
+
+
 def dino_to_transformers(encoder) -> Dinov2Model:
     """Our DINO encoder (`DINOSSLModel`) -> transformers' `Dinov2Model` (layer scales 1, mask token zero)."""
     config = encoder.config
@@ -394,6 +420,15 @@ IJEPA_EXPORT = Exporter(
     load_hint="`pooler_output` is None (IJepaModel has no pooler): our pooled feature is "
     "`outputs.last_hidden_state.mean(dim=1)`.",
 )
+MAE_ENCODER_EXPORT = Exporter(
+    "ViTModel",
+    mae_encoder_to_transformers,
+    needs_pretraining_model=False,
+    load_hint="the MAE encoder as a plain `ViTModel`: every patch in raster order, no masking, so the same image "
+    "always gives the same features (use it for `pipeline('image-feature-extraction')`). `pooler_output` is the "
+    "layer-normed CLS token; our pooled feature is `outputs.last_hidden_state[:, 1:].mean(dim=1)`. For "
+    "reconstruction, export with `--format transformers-pretraining` (ViTMAEForPreTraining, encoder + decoder).",
+)
 MAE_EXPORT = Exporter(
     "ViTMAEForPreTraining",
     mae_to_transformers,
@@ -447,10 +482,11 @@ def native_targets_help(format: str = "transformers") -> str:
     )
 
 
-def to_transformers(model: PreTrainedModel) -> PreTrainedModel:
+def to_transformers(model: PreTrainedModel, format: str = "transformers") -> PreTrainedModel:
     """An in-memory hf_jepa model -> the native transformers model with the same weights. Pretraining models give
-    their published encoder (I-JEPA, DINO: the EMA target) or, for MAE, encoder + decoder."""
-    exporter = exporter_for(model.config.model_type)
+    their published encoder (I-JEPA, DINO: the EMA target), or for targets that hold more (MAE's
+    `transformers-pretraining`, V-JEPA's predictor) the parts they need."""
+    exporter = exporter_for(model.config.model_type, format)
     method = method_of_model_type(model.config.model_type)
     if not isinstance(model, (method.model_class, method.pretraining_class)):
         raise ValueError(
@@ -462,14 +498,17 @@ def to_transformers(model: PreTrainedModel) -> PreTrainedModel:
     return exporter.convert(model)
 
 
-def load_for_export(model_dir: str) -> PreTrainedModel:
-    """Our model from a saved folder: the pretraining class where the native target needs the decoder (MAE), else
-    the encoder (from a pretraining folder, the EMA target)."""
-    model_type = read_saved_config(model_dir).get("model_type")
-    exporter = exporter_for(model_type)
-    method = method_of_model_type(model_type)
+def load_for_export(model_dir: str, format: str = "transformers") -> PreTrainedModel:
+    """Our model from a saved folder: the pretraining class where the native target needs more than the encoder
+    (MAE's decoder, V-JEPA's predictor), else the encoder (from a pretraining folder, the published one)."""
+    method = saved_method(model_dir)  # reads config.json only: never runs a folder's code
+    model_type = method.model_type
+    exporter = exporter_for(model_type, format)
+    problems = model_folder_problems(model_dir)
+    if problems:
+        raise ValueError(f"`--model {model_dir}` cannot be loaded: {'; '.join(problems)}.")
     model_class = method.pretraining_class if exporter.needs_pretraining_model else method.model_class
-    model, info = model_class.from_pretrained(model_dir, output_loading_info=True)
+    model, info = model_class.from_pretrained(model_dir, output_loading_info=True, trust_remote_code=False)
     missing = sorted(info["missing_keys"])
     if exporter.needs_pretraining_model and any(key.startswith("decoder.") for key in missing):
         raise ValueError(
@@ -487,7 +526,7 @@ def native_video_processor(model_dir: str, config: SSLViTConfig) -> VJEPA2VideoP
     crop = _square_side(config.image_size, "image_size", "VJEPA2VideoProcessor")
     mean, std = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
     if os.path.isfile(os.path.join(model_dir, "video_preprocessor_config.json")):
-        ours = AutoVideoProcessor.from_pretrained(model_dir)
+        ours = AutoVideoProcessor.from_pretrained(model_dir, trust_remote_code=False)
         mean, std = ours.image_mean, ours.image_std
     return VJEPA2VideoProcessor(crop_size=crop, image_mean=list(mean), image_std=list(std))
 
@@ -496,7 +535,7 @@ def native_image_processor(model_dir: str, config: SSLViTConfig) -> ViTImageProc
     """transformers' `ViTImageProcessor` doing what our processor does: from the folder's preprocessor_config when
     it has one, else the config's image size, ImageNet mean/std and bicubic resize."""
     if os.path.isfile(os.path.join(model_dir, "preprocessor_config.json")):
-        ours = AutoImageProcessor.from_pretrained(model_dir)
+        ours = AutoImageProcessor.from_pretrained(model_dir, trust_remote_code=False)
         return ViTImageProcessor(
             size=dict(ours.size),
             image_mean=list(ours.image_mean),
@@ -557,19 +596,20 @@ class ExportResult:
     load_hint: str = ""
 
 
-def export_to_transformers(model_dir: str, output_dir: str) -> ExportResult:
-    """Write the native transformers model (safetensors) and a `ViTImageProcessor` for the hf_jepa folder
-    `model_dir` to `output_dir`; `AutoModel` / `AutoImageProcessor.from_pretrained(output_dir)` then work without
-    hf_jepa."""
-    model = load_for_export(model_dir)
-    exporter = exporter_for(model.config.model_type)
+def export_to_transformers(model_dir: str, output_dir: str, format: str = "transformers") -> ExportResult:
+    """Write the native transformers model of `format` (safetensors) and its image (or video) processor for the
+    hf_jepa folder `model_dir` to `output_dir`; `AutoModel` / `AutoImageProcessor.from_pretrained(output_dir)` then
+    work without hf_jepa. The files appear only when complete (written aside, then moved in)."""
+    check_distinct_folders(model_dir, output_dir)
+    model = load_for_export(model_dir, format)
+    exporter = exporter_for(model.config.model_type, format)
     native = exporter.convert(model)
-    os.makedirs(output_dir, exist_ok=True)
-    native.save_pretrained(output_dir)
-    _restore_official_key_names(output_dir)
     video = method_of_model_type(model.config.model_type).modality == "video"
     native_processor = native_video_processor if video else native_image_processor
-    native_processor(model_dir, model.config).save_pretrained(output_dir)
+    with staged_folder(output_dir) as staging:
+        native.save_pretrained(staging)
+        _restore_official_key_names(staging)
+        native_processor(model_dir, model.config).save_pretrained(staging)
     return ExportResult(
         target=exporter.target,
         output_dir=output_dir,
@@ -582,6 +622,7 @@ __all__ = [
     "DINO_EXPORT",
     "FORMATS",
     "IJEPA_EXPORT",
+    "MAE_ENCODER_EXPORT",
     "MAE_EXPORT",
     "VJEPA_EXPORT",
     "ExportResult",
@@ -592,6 +633,7 @@ __all__ = [
     "exporter_for",
     "ijepa_to_transformers",
     "load_for_export",
+    "mae_encoder_to_transformers",
     "mae_to_transformers",
     "native_image_processor",
     "native_targets_help",

@@ -23,7 +23,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, validate_repo_id
-from transformers import HfArgumentParser
+from transformers import AutoModel, HfArgumentParser
 from transformers.trainer import (
     OPTIMIZER_NAME,
     OPTIMIZER_NAME_BIN,
@@ -34,12 +34,13 @@ from transformers.trainer import (
 )
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from ..registry import default_processor, method_of_model_type, read_saved_config
+from ..engine.run_files import LOCK_NAME, model_folder_problems
+from ..registry import default_processor, method_of_model_type, read_saved_config, saved_method
 from .cards import load_results, write_model_card
-from .export import export_to_transformers, exporter_for, native_targets_help
+from .export import NATIVE_FORMATS, export_to_transformers, exporter_for, native_targets_help
 from .remote_code import export_remote_code
 
-PUSH_FORMATS = ("native", "transformers", "remote-code")
+PUSH_FORMATS = ("native", *NATIVE_FORMATS, "remote-code")
 PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json", "processor_config.json")
 # Files of a saved folder that make the model (`native` format); the card is generated, never copied.
 MODEL_FILES = ("config.json", *PROCESSOR_FILES, "eval_results.json")
@@ -77,9 +78,17 @@ def _is_trainer_file(name: str) -> bool:
 def check_model_folder(model_dir: str) -> list[str]:
     """Refuse a folder that cannot be published (not an hf_jepa model, no safetensors weights, pickle weights);
     returns what the native format leaves out of it, with the reason."""
-    config = read_saved_config(model_dir)
-    method_of_model_type(config.get("model_type", "<none>"))
+    saved_method(model_dir)  # reads config.json only: never runs a folder's code
     names = sorted(os.listdir(model_dir))
+    links = [n for n in names if _is_model_file(n) and os.path.islink(os.path.join(model_dir, n))]
+    if links:
+        raise ValueError(
+            f"`{model_dir}` holds symbolic links {links}: a push uploads the folder's own files only (a link may "
+            "point anywhere on this machine). Copy the files themselves into the folder."
+        )
+    problems = model_folder_problems(model_dir)
+    if problems:
+        raise ValueError(f"`{model_dir}` cannot be published: {'; '.join(problems)} ({NOTHING_UPLOADED}).")
     pickles = [n for n in names if n.endswith(PICKLE_SUFFIXES) and not _is_trainer_file(n)]
     if pickles:
         raise ValueError(
@@ -96,6 +105,8 @@ def check_model_folder(model_dir: str) -> list[str]:
             left_out.append(f"{name} (Trainer state)")
         elif name == "README.md":
             left_out.append(f"{name} (replaced by a card for the repo; its license and source are kept)")
+        elif name == LOCK_NAME:
+            continue
         elif not _is_model_file(name):
             left_out.append(f"{name}{'/' if os.path.isdir(os.path.join(model_dir, name)) else ''} (not model files)")
     return left_out
@@ -107,7 +118,7 @@ def _is_model_file(name: str) -> bool:
 
 def published_model_type(model_type: str, format: str) -> str:
     """The `model_type` of the config.json that `format` publishes for one of our model types."""
-    if format == "transformers":
+    if format in NATIVE_FORMATS:
         return getattr(transformers, exporter_for(model_type, format).target).config_class.model_type
     return model_type
 
@@ -158,8 +169,8 @@ def stage_upload_folder(model_dir: str, staged: str, format: str, repo_id: str) 
     if format == "native":
         _stage_native(model_dir, staged)
         write_model_card(staged, results, **card)
-    elif format == "transformers":
-        export = export_to_transformers(model_dir, staged)
+    elif format in NATIVE_FORMATS:
+        export = export_to_transformers(model_dir, staged, format)
         write_model_card(model_dir, results, export=export, **card)
     else:
         export_remote_code(model_dir, staged)
@@ -167,6 +178,22 @@ def stage_upload_folder(model_dir: str, staged: str, format: str, repo_id: str) 
     pickles = [str(p) for p in Path(staged).rglob("*") if p.name.endswith(PICKLE_SUFFIXES)]
     if pickles:  # the exporters write safetensors only; never let a pickle through if that changes
         raise ValueError(f"Refusing to upload pickle files {pickles}.")
+    verify_upload_folder(staged, format)
+
+
+def verify_upload_folder(staged: str, format: str) -> None:
+    """What is about to go up loads: every weight file whole (header and sizes), the config readable, and the
+    weights exactly those the config's model needs (its encoder complete, nothing misshapen)."""
+    problems = model_folder_problems(staged)
+    if problems:
+        raise ValueError(f"The upload folder is not a loadable model: {'; '.join(problems)} ({NOTHING_UPLOADED}).")
+    try:
+        _, info = AutoModel.from_pretrained(staged, output_loading_info=True, trust_remote_code=False)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise ValueError(f"The upload folder does not load ({error}); {NOTHING_UPLOADED}.") from error
+    wrong = {kind: keys for kind, keys in info.items() if kind in ("missing_keys", "mismatched_keys") and keys}
+    if wrong:
+        raise ValueError(f"The upload folder's weights do not fit its config ({wrong}); {NOTHING_UPLOADED}.")
 
 
 def _listing(folder: str) -> list[tuple[str, int]]:
@@ -400,7 +427,9 @@ class PushArguments:
         default="native",
         metadata={
             "help": "'native': our model and processor, loaded with `import hf_jepa` + AutoModel. 'transformers': "
-            f"transformers' own classes ({native_targets_help()}), no hf_jepa needed. "
+            f"the published encoder as transformers' own class ({native_targets_help()}), no hf_jepa needed. "
+            "'transformers-pretraining': transformers' own pretraining class where it holds more "
+            f"({native_targets_help('transformers-pretraining')}). "
             "'remote-code': the full pretraining model with our model files (trust_remote_code=True).",
             "choices": list(PUSH_FORMATS),
         },

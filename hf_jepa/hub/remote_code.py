@@ -12,7 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
-from ..registry import Method, method_of_model_type, model_processor, read_saved_config
+from ..engine.run_files import check_distinct_folders, model_folder_problems, staged_folder
+from ..registry import Method, model_processor, saved_method
 
 AUTO_CLASSES = {
     "AutoModel": "model_class",
@@ -63,28 +64,31 @@ def _add_auto_map(json_path: str, auto_map: dict[str, str]) -> None:
 
 def export_remote_code(model_dir: str, output_dir: str) -> list[str]:
     """Write the full pretraining model of `model_dir` (safetensors), its image processor, our model files and the
-    `auto_map` entries to `output_dir`; returns the files written."""
-    method: Method = method_of_model_type(read_saved_config(model_dir).get("model_type"))
-    model = method.pretraining_class.from_pretrained(model_dir)
+    `auto_map` entries to `output_dir` (they appear only when complete); returns the files written."""
+    check_distinct_folders(model_dir, output_dir)
+    method: Method = saved_method(model_dir)  # reads config.json only: never runs a folder's code
+    problems = model_folder_problems(model_dir)
+    if problems:
+        raise ValueError(f"`--model {model_dir}` cannot be loaded: {'; '.join(problems)}.")
+    model = method.pretraining_class.from_pretrained(model_dir, trust_remote_code=False)
     processor = model_processor(method, model_dir, model.config)
-
-    os.makedirs(output_dir, exist_ok=True)
-    model.save_pretrained(output_dir)
-    processor.save_pretrained(output_dir)
-    classes = [method.config_class, type(processor)] + [getattr(method, attr) for attr in AUTO_CLASSES.values()]
-    for path in code_files(classes):
-        shutil.copyfile(path, os.path.join(output_dir, path.name))
 
     modality = method.modality.capitalize()  # Image or Video
     auto_map = {"AutoConfig": _qualified(method.config_class)}
     auto_map.update(
         {auto.format(modality=modality): _qualified(getattr(method, attr)) for auto, attr in AUTO_CLASSES.items()}
     )
-    _add_auto_map(os.path.join(output_dir, "config.json"), auto_map)
     processor_config = "video_preprocessor_config.json" if method.modality == "video" else "preprocessor_config.json"
-    _add_auto_map(
-        os.path.join(output_dir, processor_config), {f"Auto{modality}Processor": _qualified(type(processor))}
-    )
+    with staged_folder(output_dir) as staging:
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        classes = [method.config_class, type(processor)] + [getattr(method, attr) for attr in AUTO_CLASSES.values()]
+        for path in code_files(classes):
+            shutil.copyfile(path, os.path.join(staging, path.name))
+        _add_auto_map(os.path.join(staging, "config.json"), auto_map)
+        _add_auto_map(
+            os.path.join(staging, processor_config), {f"Auto{modality}Processor": _qualified(type(processor))}
+        )
     return sorted(os.listdir(output_dir))
 
 

@@ -64,6 +64,11 @@ class DINOSSLConfig(SSLViTConfig):
         for name in ("teacher_temperature_warmup_steps", "freeze_last_layer_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}.")
+        if self.local_crop_size < 1 or self.local_crop_size > min(self.image_shape):
+            raise ValueError(
+                f"`local_crop_size` ({self.local_crop_size}) must be positive and at most the global crops' size "
+                f"{min(self.image_shape)} (`image_size`): local crops are the small views."
+            )
         if not 0.0 <= self.center_momentum <= 1.0:
             raise ValueError(f"`center_momentum` must be in [0, 1], got {self.center_momentum}.")
         super().__post_init__(**kwargs)

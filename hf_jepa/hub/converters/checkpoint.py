@@ -28,8 +28,9 @@ def load_checkpoint(path: str) -> dict:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise ValueError(_refusal(path, str(error))) from None
-    except RuntimeError as error:  # not a torch.save archive at all
-        raise ValueError(f"checkpoint `{path}` is not a file written by torch.save: {error}") from None
+    except (RuntimeError, EOFError, OSError) as error:  # not a torch.save archive at all (or empty, or truncated)
+        reason = f"{type(error).__name__}: {error}" if str(error) else "the file is empty or truncated"
+        raise ValueError(f"checkpoint `{path}` is not a complete file written by torch.save ({reason}).") from None
     if not isinstance(checkpoint, Mapping):
         raise ValueError(f"checkpoint `{path}` holds a {type(checkpoint).__name__}, expected a dict.")
     return dict(checkpoint)

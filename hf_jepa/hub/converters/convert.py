@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import AutoModelForPreTraining, HfArgumentParser, PreTrainedModel
 
+from ...engine.run_files import locked_output_dir, prepare_output_dir, staged_folder
 from ...registry import METHODS, default_processor, get_method, load_object, method_of_model_type
 from ..cards import write_model_card
 from .checkpoint import load_checkpoint
@@ -43,7 +44,9 @@ def architecture(config) -> str:
 def verify_folder(output_dir: str, model: PreTrainedModel) -> None:
     """The written folder loads with `AutoModelForPreTraining` (our registered classes only: no remote code is
     trusted) into the same class with exactly the converted weights."""
-    loaded, info = AutoModelForPreTraining.from_pretrained(output_dir, output_loading_info=True)
+    loaded, info = AutoModelForPreTraining.from_pretrained(
+        output_dir, output_loading_info=True, trust_remote_code=False
+    )
     problems = {kind: keys for kind, keys in info.items() if keys and kind != "error_msgs"}
     if type(loaded) is not type(model) or problems:
         raise RuntimeError(f"{output_dir} loads as {type(loaded).__name__} with {problems}.")
@@ -69,12 +72,13 @@ def convert(
     model = converter(load_checkpoint(checkpoint), overrides, report)
     report.architecture = architecture(model.config)
 
-    os.makedirs(output_dir, exist_ok=True)
-    model.save_pretrained(output_dir)  # safetensors
-    default_processor(method_of_model_type(model.config.model_type), model.config).save_pretrained(output_dir)
-    # `results={}`: a converted model has no hf_jepa evaluation (never a stale eval_results.json of the folder).
-    write_model_card(output_dir, results={}, source=report.card_note(), license=OFFICIAL_LICENSES.get(report.official))
-    verify_folder(output_dir, model)
+    with staged_folder(output_dir) as staging:  # the folder appears only when complete and checked
+        model.save_pretrained(staging)  # safetensors
+        default_processor(method_of_model_type(model.config.model_type), model.config).save_pretrained(staging)
+        # `results={}`: a converted model has no hf_jepa evaluation (never a stale eval_results.json of the folder).
+        license = OFFICIAL_LICENSES.get(report.official)
+        write_model_card(staging, results={}, model_id=output_dir, source=report.card_note(), license=license)
+        verify_folder(staging, model)
     return report
 
 
@@ -98,6 +102,9 @@ class ConvertArguments:
             "'{\"num_attention_heads\": 4}' for a model whose width is not a released one."
         },
     )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Replace the files of an earlier conversion or run in --output_dir."}
+    )
 
 
 def convert_command(argv: list[str]) -> ConversionReport:
@@ -119,7 +126,9 @@ def convert_command(argv: list[str]) -> ConversionReport:
     files += rest
     if len(files) != 1:
         parser.error(f"expected one checkpoint file CKPT, got {files or 'none'}.")
-    report = convert(args.source, files[0], args.output_dir, args.config)
+    with locked_output_dir(args.output_dir):
+        prepare_output_dir(args.output_dir, args.overwrite_output_dir, command="hf-jepa convert")
+        report = convert(args.source, files[0], args.output_dir, args.config)
     print(report.summary())
     print(
         f"Wrote {report.output_dir}. Load it with:\n"

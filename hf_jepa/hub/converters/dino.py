@@ -102,6 +102,13 @@ def head_config(network: Network, args) -> dict:
     return fields
 
 
+def official_local_crop_size(fields: dict) -> int:
+    """The official local crops are 96 px for 224 px globals: the same share of the image, in whole patches."""
+    image = fields["image_size"] if isinstance(fields["image_size"], int) else min(fields["image_size"])
+    patch = fields["patch_size"] if isinstance(fields["patch_size"], int) else max(fields["patch_size"])
+    return 96 if image >= 224 else max(patch, round(image * 96 / 224 / patch) * patch)
+
+
 def convert_dino(checkpoint: dict, overrides: dict, report: ConversionReport) -> DINOSSLForPreTraining:
     """Teacher -> `encoder` / `teacher_head`, student -> `student_encoder` / `student_head`, center -> `center`."""
     networks = read_networks(checkpoint)
@@ -115,6 +122,7 @@ def convert_dino(checkpoint: dict, overrides: dict, report: ConversionReport) ->
     fields.update(config_from_args(args, ARGS_TO_CONFIG), position_embedding_type="learned")
     if with_head:
         fields.update(head_config(with_head[0], args))  # the student's first: its `weight_g` says if it was trained
+    fields.setdefault("local_crop_size", official_local_crop_size(fields))
     arch, note = named_model(getattr(args, "arch", None), ARCHS, fields["hidden_size"])
     report.notes += [note] if note else []
     fields.update(resolve_heads({"num_attention_heads": fields["hidden_size"]}, arch, overrides, hint=note))

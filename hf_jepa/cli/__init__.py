@@ -1,0 +1,89 @@
+"""The `hf-jepa` command: parses the command line and calls the library. One file per command (`pretrain`,
+`evaluate`, `export`; `push`, `demo` and `convert` live with what they drive); each loads what it needs when it runs,
+so `hf-jepa --help` stays quick."""
+
+import logging
+import sys
+
+from safetensors import SafetensorError
+
+from ..engine.run_files import OutputFolderError
+from ..registry import load_object, methods_help
+from .evaluate import evaluate
+from .export import export
+from .pretrain import PRETRAIN_DEFAULTS, build_model, parse_pretrain_args, pretrain
+
+# Command -> its function ("module:function" loads with the command).
+COMMANDS = {
+    "pretrain": pretrain,
+    "evaluate": evaluate,
+    "export": export,
+    "push": "hf_jepa.hub.push:push",
+    "demo": "hf_jepa.demo.app:demo",
+    "convert": "hf_jepa.hub.converters:convert_command",
+}
+USAGE = f"""usage: hf-jepa {{{",".join(COMMANDS)}}} [options]
+
+  pretrain   Pretrain a method (--method NAME; tiny ViTs on the embedded digits, or moving-digit clips for video
+             methods), evaluate its frozen features against random init and save model + processor +
+             eval_results.json to --output_dir. Accepts every transformers TrainingArguments flag. Methods:
+{methods_help()}
+  evaluate   kNN / linear-probe evaluation of a saved model folder (--model DIR).
+  export     Write a saved model folder (--model DIR) as transformers' own classes (--format transformers)
+             or as remote code with our model files (--format remote-code) to --output_dir, loadable with
+             AutoModel.from_pretrained without hf_jepa.
+  push       Publish a saved model folder (--model DIR) to the Hub repo --repo_id NAME with a generated model card,
+             safetensors only, in one commit (--format native|transformers|remote-code, --private, --token T).
+             --dry-run OUT_DIR writes and lists the exact upload folder without touching the network.
+  demo       Serve the Gradio demo of saved models side by side (--model DIR [--model DIR2 ...]): PCA of patch
+             features, nearest neighbours, a 2-D map of a gallery, and each method's predictions.
+  convert    Convert a checkpoint of the official code (--from METHOD CKPT) into an hf_jepa folder with processor
+             and model card (--output_dir OUT; --config JSON for what the file does not tell).
+             Weights-only loading: nothing in the file is executed.
+
+Run `hf-jepa COMMAND --help` for the options of a command."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"hf-jepa: unknown command {command!r}.\n\n{USAGE}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    run = COMMANDS[command]
+    run = load_object(run) if isinstance(run, str) else run
+    from ..engine.trainer import TrainingDivergedError
+
+    try:
+        run(rest)
+    except (ValueError, TrainingDivergedError, OutputFolderError) as error:
+        print(f"hf-jepa {command}: error: {error}", file=sys.stderr)
+        return 1
+    except (OSError, SafetensorError) as error:  # a full disk, a file-size limit, a folder that cannot be written
+        where = f" {error.filename}" if getattr(error, "filename", None) else ""
+        reason = getattr(error, "strerror", None) or error
+        print(
+            f"hf-jepa {command}: error: could not read or write{where}: {reason}. Files are written "
+            "aside and moved in when complete, so nothing half-written was left as a model or checkpoint; free "
+            "space (or fix the permission) and run again (`--resume_from_checkpoint latest` continues a run).",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+__all__ = [
+    "COMMANDS",
+    "PRETRAIN_DEFAULTS",
+    "USAGE",
+    "build_model",
+    "evaluate",
+    "export",
+    "main",
+    "parse_pretrain_args",
+    "pretrain",
+]
