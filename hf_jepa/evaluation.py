@@ -155,13 +155,12 @@ def verdict(results: dict) -> str:
         )
     said = "; ".join(parts) + "."
     if spread:
-        said += (
-            " The pretrained features "
-            + ("beat" if results["beats_random_init"] else "did NOT beat")
-            + (" every random init on kNN")
-        )
+        beat_inits = results["beats_random_init"]
+        said += " On kNN the pretrained features " + ("beat" if beat_inits else "did NOT beat") + " every random init"
         if "beats_raw_pixels" in results:
-            said += (" and " if results["beats_raw_pixels"] else ", but did NOT beat ") + "the raw pixels"
+            beat_pixels = results["beats_raw_pixels"]
+            said += (" and " if beat_pixels == beat_inits else " but ") + ("beat" if beat_pixels else "did NOT beat")
+            said += " the raw pixels"
         said += "."
     if collapsing(results):
         said += (

@@ -29,6 +29,10 @@ from transformers import (
 )
 
 from .models import (
+    BYOLSSLConfig,
+    BYOLSSLForImageClassification,
+    BYOLSSLForPreTraining,
+    BYOLSSLModel,
     DINOSSLConfig,
     DINOSSLForImageClassification,
     DINOSSLForPreTraining,
@@ -41,6 +45,14 @@ from .models import (
     MAESSLForImageClassification,
     MAESSLForPreTraining,
     MAESSLModel,
+    MoCoV3SSLConfig,
+    MoCoV3SSLForImageClassification,
+    MoCoV3SSLForPreTraining,
+    MoCoV3SSLModel,
+    SimCLRSSLConfig,
+    SimCLRSSLForImageClassification,
+    SimCLRSSLForPreTraining,
+    SimCLRSSLModel,
     SSLImageProcessor,
     SSLVideoProcessor,
     VJEPASSLConfig,
@@ -100,6 +112,52 @@ def multi_crop_views(config, processor, crop_scale=None, horizontal_flip=None):
         num_global_crops=config.num_global_crops,
         # The official blur sigma (0.1-2 px) is for 224 px crops: scaled with the crop so small images keep a shape.
         blur_sigma=tuple(sigma * height / 224 for sigma in OFFICIAL_BLUR_SIGMA),
+    )
+
+
+def _two_views(config, processor, crop_scale, horizontal_flip, **photometric):
+    """Two random resized crops per image at the model's size (no local crops), `MultiCropViews`' photometric
+    pipeline with `photometric`'s settings (its defaults: BYOL's asymmetric recipe)."""
+    from .engine.views import MultiCropViews
+
+    height, width = _image_size(processor)
+    if height != width:
+        raise ValueError(f"Two-view crops are square: the processor's size must be square, got {height}x{width}.")
+    return MultiCropViews(
+        global_size=height,
+        local_size=height,
+        num_local_crops=0,
+        global_scale=tuple(crop_scale or config.crop_scale),
+        mean=tuple(processor.image_mean),
+        std=tuple(processor.image_std),
+        horizontal_flip=True if horizontal_flip is None else horizontal_flip,
+        num_global_crops=2,
+        **{"blur_sigma": tuple(sigma * height / 224 for sigma in OFFICIAL_BLUR_SIGMA), **photometric},
+    )
+
+
+def asymmetric_two_views(config, processor, crop_scale=None, horizontal_flip=None):
+    """BYOL's two views, which MoCo v3 uses too: random resized crop (`config.crop_scale`) + flip, colour jitter
+    (0.4, 0.4, 0.2, 0.1) p 0.8, grayscale p 0.2, Gaussian blur p 1.0 on view 1 and 0.1 on view 2, solarisation p 0.2
+    on view 2 only."""
+    return _two_views(config, processor, crop_scale, horizontal_flip, global_blur_p=(1.0, 0.1))
+
+
+def simclr_views(config, processor, crop_scale=None, horizontal_flip=None):
+    """SimCLR's two views (official `preprocess_for_train` + `batch_random_blur`), alike for both: random resized crop
+    (`config.crop_scale`) + flip, colour jitter (0.8 s, 0.8 s, 0.8 s, 0.2 s) p 0.8 for strength s =
+    `config.color_jitter_strength`, grayscale p 0.2, Gaussian blur p `config.blur_probability`, no solarisation."""
+    strength, blur = config.color_jitter_strength, config.blur_probability
+    return _two_views(
+        config,
+        processor,
+        crop_scale,
+        horizontal_flip,
+        color_jitter=strength > 0,
+        color_jitter_params=(0.8 * strength, 0.8 * strength, 0.8 * strength, 0.2 * strength),
+        global_blur_p=(blur, blur),
+        global_solarize_p=(0.0, 0.0),
+        **({} if blur > 0 else {"blur_sigma": None}),
     )
 
 
@@ -252,6 +310,60 @@ METHODS: dict[str, Method] = {
         exporters={"transformers": "hf_jepa.hub.export:VJEPA_EXPORT"},
         converter="hf_jepa.hub.converters.vjepa:convert_vjepa",  # V-JEPA and V-JEPA 2, told apart by their tables
         prediction_view="hf_jepa.demo.predictions:predict_vjepa",
+    ),
+    "simclr": Method(
+        name="simclr",
+        title="SimCLR",
+        summary="pull two views of an image together and push away every other view in the batch (NT-Xent)",
+        config_class=SimCLRSSLConfig,
+        model_class=SimCLRSSLModel,
+        pretraining_class=SimCLRSSLForPreTraining,
+        classification_class=SimCLRSSLForImageClassification,
+        processor_class=SSLImageProcessor,
+        # Official CIFAR-10 command (the small-image recipe): temperature 0.5, colour strength 0.5, no blur.
+        default_config=dict(_TINY_VIT, temperature=0.5, color_jitter_strength=0.5, blur_probability=0.0),
+        train_views=simclr_views,
+        views_help="crop scale 0.08-1, flip, SimCLR's colour distortion and blur",
+        training_defaults=dict(),
+        # A CLS-pooled ViT, as DINO's: the same native class, whose `pooler_output` is our pooled feature.
+        exporters={"transformers": "hf_jepa.hub.export:DINO_EXPORT"},
+        prediction_view="hf_jepa.demo.predictions:predict_joint_embedding",
+    ),
+    "mocov3": Method(
+        name="mocov3",
+        title="MoCo v3",
+        summary="contrast the query encoder's predictions with the momentum encoder's keys of the other view",
+        config_class=MoCoV3SSLConfig,
+        model_class=MoCoV3SSLModel,
+        pretraining_class=MoCoV3SSLForPreTraining,
+        classification_class=MoCoV3SSLForImageClassification,
+        processor_class=SSLImageProcessor,
+        default_config=dict(_TINY_VIT, projection_hidden_size=256, projection_size=64, prediction_hidden_size=256),
+        train_views=asymmetric_two_views,
+        views_help="crop scale 0.08-1, flip, BYOL's asymmetric photometric augmentations",
+        # Official ViT recipe: momentum 0.99 -> 1 (cosine), AdamW weight decay 0.1 (constant).
+        training_defaults=dict(ema_momentum=0.99, ema_schedule="cosine", weight_decay=0.1, weight_decay_end=None),
+        # A CLS-pooled ViT, as DINO's: the same native class, whose `pooler_output` is our pooled feature.
+        exporters={"transformers": "hf_jepa.hub.export:DINO_EXPORT"},
+        prediction_view="hf_jepa.demo.predictions:predict_joint_embedding",
+    ),
+    "byol": Method(
+        name="byol",
+        title="BYOL",
+        summary="predict the EMA target network's projection of the other view (2 - 2 cos), no negatives",
+        config_class=BYOLSSLConfig,
+        model_class=BYOLSSLModel,
+        pretraining_class=BYOLSSLForPreTraining,
+        classification_class=BYOLSSLForImageClassification,
+        processor_class=SSLImageProcessor,
+        default_config=dict(_TINY_VIT, projection_hidden_size=256, projection_size=64, prediction_hidden_size=256),
+        train_views=asymmetric_two_views,
+        views_help="crop scale 0.08-1, flip, BYOL's asymmetric photometric augmentations",
+        # Official: target EMA 0.996 -> 1 (cosine).
+        training_defaults=dict(ema_momentum=0.996, ema_schedule="cosine"),
+        # A CLS-pooled ViT, as DINO's: the same native class, whose `pooler_output` is our pooled feature.
+        exporters={"transformers": "hf_jepa.hub.export:DINO_EXPORT"},
+        prediction_view="hf_jepa.demo.predictions:predict_joint_embedding",
     ),
 }
 

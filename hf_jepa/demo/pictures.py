@@ -169,6 +169,22 @@ def heat_map(
     return np.where(has_value[..., None], blend(image, colors, alpha), dimmed).astype(np.uint8)
 
 
+def similarity_matrix(
+    values: np.ndarray,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+    size: int = 224,
+    anchors: Sequence[tuple[int, int, int]] = DIVERGING,
+) -> np.ndarray:
+    """A matrix of values [N, M] (e.g. cosine similarities between embeddings) as a picture [size, size, 3]: one cell
+    per entry coloured on `anchors` over `value_range`, row 0 at the top, white lines between the cells."""
+    values = np.asarray(values, dtype=np.float64)
+    low, high = value_range
+    picture = patches_to_pixels(apply_colormap((values - low) / (high - low), anchors), (size, size)).copy()
+    picture[np.arange(1, values.shape[0]) * size // values.shape[0], :] = 255
+    picture[:, np.arange(1, values.shape[1]) * size // values.shape[1]] = 255
+    return picture
+
+
 def attention_overlays(image: np.ndarray, attention: np.ndarray, alpha: float = 0.7) -> list[np.ndarray]:
     """Attention [heads, gh, gw] -> one heat map per head over the image, each scaled by its own maximum (as in the
     DINO paper's figures, which compare where heads look rather than how much)."""

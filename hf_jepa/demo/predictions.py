@@ -26,6 +26,7 @@ from .pictures import (
     paste_patches,
     patches_to_pixels,
     resize_image,
+    similarity_matrix,
 )
 
 
@@ -159,6 +160,65 @@ def predict_dino(model: DemoModel, request: PredictionRequest) -> Prediction:
             "peak_patch": attention.argmax(dim=-1).tolist(),
         },
         note="Each map is scaled by its own maximum.",
+    )
+
+
+# Pairs of training views the joint-embedding demo draws of the uploaded image.
+VIEW_PAIRS = 3
+# What each method compares its online output with, for the captions.
+_COMPARED_WITH = {"simclr": "projection", "mocov3": "momentum key", "byol": "target projection"}
+
+
+@torch.no_grad()
+def predict_joint_embedding(model: DemoModel, request: PredictionRequest) -> Prediction:
+    """SimCLR, MoCo v3 and BYOL: pairs of the method's own training views of the image (seeded by the request), and
+    the cosine between the online output of each view (SimCLR's projection, MoCo v3's query, BYOL's prediction) and
+    what the loss compares it with for every view (the projection, the momentum key, the target projection): high
+    for the two views of a pair is what training asks for. The model runs in eval mode (BatchNorm on its running
+    statistics), and its `embed_views` gives both outputs."""
+    if missing := _needs_head(model, "projection heads"):
+        return missing
+    views = model.method.train_views(model.config, model.processor)
+    generator = torch.Generator().manual_seed(int(request.seed))
+    pixel_values = model.pixel_values([request.image]).expand(VIEW_PAIRS, -1, -1, -1)
+    crops = views(pixel_values, generator)["global_crops"]  # [K, 2, C, H, W]
+    online, compared = model.model.embed_views(crops.to(model.model.device))  # [K, 2, P] each
+    online = F.normalize(online.flatten(0, 1).float().cpu(), dim=-1)  # [2K, P]: pair 0 view 1, pair 0 view 2, ...
+    compared = F.normalize(compared.flatten(0, 1).float().cpu(), dim=-1)
+    cosine = (online @ compared.T).numpy()  # [2K, 2K]
+    pair_of = np.arange(2 * VIEW_PAIRS) // 2
+    same_pair = pair_of[:, None] == pair_of[None, :]
+    across_views = same_pair & ~np.eye(2 * VIEW_PAIRS, dtype=bool)  # view 1 with view 2 of the same pair and back
+    side = max(request.display_size // 2, 32)
+    target = _COMPARED_WITH.get(model.method.name, "embedding")
+    images = []
+    for k in range(VIEW_PAIRS):
+        first, second = (resize_image(model.model_view(crops[k, v : v + 1]), (side, side)) for v in (0, 1))
+        images.append(
+            (
+                np.concatenate([first, second], axis=1),
+                f"pair {k + 1}: view 1 | view 2, cosine(online 1, {target} 2) {cosine[2 * k, 2 * k + 1]:.2f}, "
+                f"(online 2, {target} 1) {cosine[2 * k + 1, 2 * k]:.2f}",
+            )
+        )
+    images.append(
+        (
+            similarity_matrix(cosine, (-1.0, 1.0), request.display_size),
+            f"cosine of every view's online output (rows) with every view's {target} (columns), views in pair order: "
+            "blue -1 … red +1",
+        )
+    )
+    return Prediction(
+        images=images,
+        numbers={
+            "method": model.method.name,
+            "seed": int(request.seed),
+            "view_pairs": VIEW_PAIRS,
+            "cosine": cosine.round(4).tolist(),
+            "mean_cosine_two_views": float(cosine[across_views].mean()),
+            "mean_cosine_other_pairs": float(cosine[~same_pair].mean()),
+        },
+        note="Every view is of the same image: other pairs are other crops and colours of it, not other images.",
     )
 
 

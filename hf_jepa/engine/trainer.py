@@ -99,6 +99,7 @@ class SSLTrainer(Trainer):
         self._ema_tensors = None
         self._checkpoint_staging: str | None = None
         self._mask_step, self._micro_step = -1, 0
+        self._eval_batch = 0
         self._log_sums: dict[str, torch.Tensor] = {}
         self._log_count = 0
         self._divergence = DivergenceWatch()
@@ -149,7 +150,8 @@ class SSLTrainer(Trainer):
     def mask_generator(self, device: torch.device, training: bool = True) -> torch.Generator:
         """A generator seeded by (seed, process, optimizer step, micro-batch): masks are reproducible, differ across
         processes and micro-batches, and a resumed run draws the same ones as an uninterrupted run. Evaluation
-        batches get a fixed seed of their own, so losses are comparable across evaluations and training draws are
+        batches get seeds of their own, fixed by their place in the evaluation (each batch draws other views, the
+        same ones at every evaluation), so losses are comparable across evaluations and training draws are
         untouched."""
         seed = self.args.mask_seed if self.args.mask_seed is not None else self.args.seed
         if training:
@@ -159,7 +161,8 @@ class SSLTrainer(Trainer):
             key = f"{seed}/{self.args.process_index}/{step}/{self._micro_step}"
             self._micro_step += 1
         else:
-            key = f"{seed}/{self.args.process_index}/eval"
+            key = f"{seed}/{self.args.process_index}/eval/{self._eval_batch}"
+            self._eval_batch += 1
         value = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") & ((1 << 63) - 1)
         return torch.Generator(device=device).manual_seed(value)
 
@@ -185,6 +188,10 @@ class SSLTrainer(Trainer):
         if model.training:
             self._track(loss, outputs.get("logs") or {})
         return (loss, outputs) if return_outputs else loss
+
+    def evaluation_loop(self, *args, **kwargs):
+        self._eval_batch = 0  # every evaluation draws the same views and masks
+        return super().evaluation_loop(*args, **kwargs)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         """Evaluation of a pretraining objective is its loss (there are no labels or logits to return)."""

@@ -92,6 +92,14 @@ def _check_scale(name: str, scale) -> tuple[float, float]:
     return scale
 
 
+def _check_probabilities(name: str, probabilities) -> tuple[float, float]:
+    """A pair of probabilities (first view, other views), each in [0, 1], else ValueError naming the argument."""
+    probabilities = tuple(float(p) for p in probabilities)
+    if len(probabilities) != 2 or not all(0.0 <= p <= 1.0 for p in probabilities):
+        raise ValueError(f"`{name}` must be (first view, other views) probabilities in [0, 1], got {probabilities}.")
+    return probabilities
+
+
 class MultiCropViews:
     """DINO's multi-crop views (official `DataAugmentationDINO`) for a whole batch on its device.
 
@@ -106,6 +114,12 @@ class MultiCropViews:
     size (`augment.gaussian_kernel_size` of the largest sigma: 11 for 2.0, capped by the crop size for reflect
     padding) instead of PIL's box-approximated Gaussian; photometric ops act on float pixels (no uint8 rounding).
     `color_jitter=False` turns off the whole colour distortion (jitter and grayscale); `blur_sigma=None` the blur.
+
+    The same pipeline makes the two views of BYOL and MoCo v3 (their recipe is DINO's global crops: blur p 1.0 / 0.1,
+    solarize p 0 / 0.2) and, with `color_jitter_params=(0.8, 0.8, 0.8, 0.2)` and `global_blur_p=(0.5, 0.5)`,
+    `global_solarize_p=(0.0, 0.0)`, SimCLR's. `color_jitter_params`: ColorJitter's (brightness, contrast,
+    saturation, hue) ranges; `global_blur_p`, `global_solarize_p`: probabilities of blur / solarize for (each image's
+    first global crop, its other global crops). Their defaults are DINO's.
 
     Input `images` [B, C, H, W] are normalised with (mean, std), as the collator gives them; views come back
     normalised the same way: {"global_crops": [B, G, C, g, g], "local_crops": [B, L, C, l, l]} ("local_crops" absent
@@ -127,6 +141,9 @@ class MultiCropViews:
         color_jitter: bool = True,
         blur_sigma=(0.1, 2.0),
         num_global_crops: int = 2,
+        color_jitter_params=(0.4, 0.4, 0.2, 0.1),
+        global_blur_p=(1.0, 0.1),
+        global_solarize_p=(0.0, 0.2),
     ):
         for name, size in (("global_size", global_size), ("local_size", local_size)):
             if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
@@ -155,9 +172,17 @@ class MultiCropViews:
         self.local_crop = RandomResizedCropFlip(
             local_size, scale=_check_scale("local_scale", local_scale), horizontal_flip=horizontal_flip
         )
+        jitter = tuple(float(v) for v in color_jitter_params)
+        if len(jitter) != 4 or min(jitter) < 0 or jitter[3] > 0.5:
+            raise ValueError(
+                "`color_jitter_params` must be (brightness, contrast, saturation, hue) >= 0 with hue <= 0.5, got "
+                f"{jitter}."
+            )
+        self.color_jitter_params = jitter
         # Official probabilities as (first view, other views): global crop 1 always blurred, never solarized, the
         # other globals as crop 2; every local crop alike.
-        self.global_blur_p, self.global_solarize_p = (1.0, 0.1), (0.0, 0.2)
+        self.global_blur_p = _check_probabilities("global_blur_p", global_blur_p)
+        self.global_solarize_p = _check_probabilities("global_solarize_p", global_solarize_p)
         self.local_blur_p, self.local_solarize_p = (0.5, 0.5), (0.0, 0.0)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> dict:
@@ -193,7 +218,10 @@ class MultiCropViews:
             return torch.rand(batch * num_views, device=device, generator=generator) < torch.where(first, *probs)
 
         if self.color_jitter:
-            x = jitter_colors(x, generator, p=0.8, brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
+            brightness, contrast, saturation, hue = self.color_jitter_params
+            x = jitter_colors(
+                x, generator, p=0.8, brightness=brightness, contrast=contrast, saturation=saturation, hue=hue
+            )
             x = where_samples(draw((0.2, 0.2)), rgb_to_grayscale(x), x)
         if self.blur_sigma is not None:
             low, high = self.blur_sigma

@@ -1,13 +1,24 @@
+from .configuration_byol import BYOLSSLConfig
 from .configuration_dino import DINOSSLConfig
 from .configuration_ijepa import IJEPASSLConfig, IJepaSSLConfig
 from .configuration_jepa import JEPAConfig
+from .configuration_joint_embedding import JointEmbeddingConfig
 from .configuration_mae import MAESSLConfig
+from .configuration_mocov3 import MoCoV3SSLConfig
+from .configuration_simclr import SimCLRSSLConfig
 from .configuration_ssl_vit import SSLViTConfig
 from .configuration_vjepa import VJEPASSLConfig
-from .heads import AttentivePooler, DINOHead, WeightNormLinear
+from .heads import AttentivePooler, BatchNormMLP, DINOHead, GlobalBatchNorm, WeightNormLinear
 from .image_processing_ssl import SSLImageProcessor
 from .masking import MultiBlockMaskGenerator, RandomMask, RandomMaskGenerator
 from .masking_3d import VJEPA_MASK_SETS, BlockMaskSet, MultiBlock3DMaskGenerator
+from .modeling_byol import (
+    BYOLSSLForImageClassification,
+    BYOLSSLForPreTraining,
+    BYOLSSLForPreTrainingOutput,
+    BYOLSSLModel,
+    BYOLSSLPreTrainedModel,
+)
 from .modeling_dino import (
     DINOSSLForImageClassification,
     DINOSSLForPreTraining,
@@ -28,12 +39,27 @@ from .modeling_ijepa import (
     IJepaSSLPreTrainedModel,
 )
 from .modeling_jepa import JEPAForPreTrainingBase, JEPAPreTrainedModel
+from .modeling_joint_embedding import JointEmbeddingPreTrainedModel
 from .modeling_mae import (
     MAESSLForImageClassification,
     MAESSLForPreTraining,
     MAESSLForPreTrainingOutput,
     MAESSLModel,
     MAESSLPreTrainedModel,
+)
+from .modeling_mocov3 import (
+    MoCoV3SSLForImageClassification,
+    MoCoV3SSLForPreTraining,
+    MoCoV3SSLForPreTrainingOutput,
+    MoCoV3SSLModel,
+    MoCoV3SSLPreTrainedModel,
+)
+from .modeling_simclr import (
+    SimCLRSSLForImageClassification,
+    SimCLRSSLForPreTraining,
+    SimCLRSSLForPreTrainingOutput,
+    SimCLRSSLModel,
+    SimCLRSSLPreTrainedModel,
 )
 from .modeling_ssl_vit import (
     SSLModelWithEMATarget,
@@ -54,6 +80,13 @@ from .video_processing_ssl import SSLVideoProcessor
 
 __all__ = [
     "AttentivePooler",
+    "BYOLSSLConfig",
+    "BYOLSSLForImageClassification",
+    "BYOLSSLForPreTraining",
+    "BYOLSSLForPreTrainingOutput",
+    "BYOLSSLModel",
+    "BYOLSSLPreTrainedModel",
+    "BatchNormMLP",
     "BlockMaskSet",
     "DINOHead",
     "DINOSSLConfig",
@@ -62,6 +95,7 @@ __all__ = [
     "DINOSSLForPreTrainingOutput",
     "DINOSSLModel",
     "DINOSSLPreTrainedModel",
+    "GlobalBatchNorm",
     "IJEPASSLConfig",
     "IJEPASSLForImageClassification",
     "IJEPASSLForPreTraining",
@@ -77,6 +111,8 @@ __all__ = [
     "JEPAConfig",
     "JEPAForPreTrainingBase",
     "JEPAPreTrainedModel",
+    "JointEmbeddingConfig",
+    "JointEmbeddingPreTrainedModel",
     "MAESSLConfig",
     "MAESSLForImageClassification",
     "MAESSLForPreTraining",
@@ -84,6 +120,12 @@ __all__ = [
     "MAESSLModel",
     "MAESSLPreTrainedModel",
     "MaskedTokenPredictor",
+    "MoCoV3SSLConfig",
+    "MoCoV3SSLForImageClassification",
+    "MoCoV3SSLForPreTraining",
+    "MoCoV3SSLForPreTrainingOutput",
+    "MoCoV3SSLModel",
+    "MoCoV3SSLPreTrainedModel",
     "MultiBlock3DMaskGenerator",
     "MultiBlockMaskGenerator",
     "RandomMask",
@@ -96,12 +138,18 @@ __all__ = [
     "SSLViTForImageClassification",
     "SSLViTModel",
     "SSLVideoProcessor",
-    "VJEPA_MASK_SETS",
+    "SimCLRSSLConfig",
+    "SimCLRSSLForImageClassification",
+    "SimCLRSSLForPreTraining",
+    "SimCLRSSLForPreTrainingOutput",
+    "SimCLRSSLModel",
+    "SimCLRSSLPreTrainedModel",
     "VJEPASSLConfig",
     "VJEPASSLForPreTraining",
     "VJEPASSLForPreTrainingOutput",
     "VJEPASSLForVideoClassification",
     "VJEPASSLModel",
     "VJEPASSLPreTrainedModel",
+    "VJEPA_MASK_SETS",
     "WeightNormLinear",
 ]

@@ -1,8 +1,11 @@
-"""Heads on top of the encoder: DINO's projection head, V-JEPA's attentive probe."""
+"""Heads on top of the encoder: DINO's projection head, the BatchNorm MLPs of SimCLR / MoCo v3 / BYOL (with their
+BatchNorm over the global batch), V-JEPA's attentive probe."""
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .distributed import gather_with_grad, is_distributed
 
 
 def build_mlp(in_size: int, hidden_size: int, out_size: int, num_layers: int) -> nn.Sequential:
@@ -61,6 +64,135 @@ class DINOHead(nn.Module):
         """[..., in_size] -> [..., output_size] logits."""
         hidden = F.normalize(self.mlp(features), dim=-1, p=2)
         return self.last_layer(hidden)
+
+
+class GlobalBatchNorm(nn.Module):
+    """BatchNorm of features [N, C] whose training statistics are those of the *global* batch: under
+    `torch.distributed` every process's (count, mean, variance) is gathered with gradient and combined, so the output,
+    the gradients and the running statistics equal one process normalising the whole batch (what the official
+    SimCLR, MoCo v3 and BYOL runs do with their cross-replica / synchronised BatchNorm). In one process it is
+    `nn.BatchNorm1d` exactly (same state-dict names, momentum 0.1 = their decay 0.9, eps 1e-5).
+
+    Not a subclass of torch's `_BatchNorm`: `nn.SyncBatchNorm.convert_sync_batchnorm` leaves it alone (torch's
+    SyncBatchNorm refuses CPU tensors, so the gloo runs could not use it), and it already synchronises itself.
+    `scale` / `center`: learn the per-feature scale (gamma, `weight`) / shift (beta, `bias`), as Keras names them
+    (SimCLR's last layer has a scale and no shift; MoCo v3's last layer neither).
+    `batch_statistics_in_eval`: in eval mode too, normalise with the statistics of the batch (without updating the
+    running ones) instead of the running statistics.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        scale: bool = True,
+        center: bool = True,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        batch_statistics_in_eval: bool = False,
+    ):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.batch_statistics_in_eval = batch_statistics_in_eval
+        self.weight = nn.Parameter(torch.ones(num_features)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(num_features)) if center else None
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, scale={self.weight is not None}, center={self.bias is not None}"
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """[N, C] -> [N, C]: batch statistics in training mode (global across processes, running statistics
+        updated), running ones in eval mode (batch ones with `batch_statistics_in_eval`)."""
+        if features.ndim != 2 or features.shape[1] != self.num_features:
+            raise ValueError(
+                f"GlobalBatchNorm expects [batch, {self.num_features}] features, got {tuple(features.shape)}."
+            )
+        if not (self.training or self.batch_statistics_in_eval):
+            return F.batch_norm(
+                features, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        if self.training:
+            self.num_batches_tracked.add_(1)
+        if is_distributed():
+            return self._global_batch_norm(features)
+        if features.shape[0] < 2:
+            raise ValueError(
+                "BatchNorm in the projection / prediction head normalises over the batch and needs at least 2 "
+                f"samples, got {features.shape[0]}."
+            )
+        running = (self.running_mean, self.running_var) if self.training else (None, None)
+        return F.batch_norm(features, *running, self.weight, self.bias, True, self.momentum, self.eps)
+
+    def _global_batch_norm(self, features: torch.Tensor) -> torch.Tensor:
+        """Combine each process's (count, mean, biased variance), gathered with gradient (Chan et al.'s parallel
+        variance: no E[x^2] - E[x]^2 cancellation)."""
+        x = features.float()
+        count = torch.full((1,), float(x.shape[0]), device=x.device)
+        local = torch.cat([count, x.mean(dim=0), x.var(dim=0, unbiased=False)]).unsqueeze(0)  # [1, 1 + 2C]
+        stats = gather_with_grad(local)  # [world, 1 + 2C]
+        counts, means, variances = stats[:, :1], stats[:, 1 : 1 + self.num_features], stats[:, 1 + self.num_features :]
+        total = counts.sum()
+        mean = (counts * means).sum(dim=0) / total  # [C]
+        variance = (counts * (variances + (means - mean) ** 2)).sum(dim=0) / total
+        if self.training:  # running statistics as nn.BatchNorm1d: the variance unbiased over the global batch
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_var.lerp_(variance.detach() * total / (total - 1).clamp_min(1.0), self.momentum)
+        out = (x - mean) * torch.rsqrt(variance + self.eps)
+        if self.weight is not None:
+            out = out * self.weight
+        if self.bias is not None:
+            out = out + self.bias
+        return out.to(features.dtype)
+
+
+# What follows the last linear layer of a BatchNormMLP.
+LAST_NORMS = ("affine", "scale", "plain", None)
+
+
+class BatchNormMLP(nn.Sequential):
+    """The projection / prediction MLP of SimCLR, MoCo v3 and BYOL: `num_layers` linear layers; each hidden one is
+    followed by BatchNorm (scale and shift) and ReLU; the last one by `last_norm`: BatchNorm with scale and shift
+    ("affine"), with a scale only ("scale", SimCLR), with neither ("plain", MoCo v3), or nothing (None, BYOL).
+    `hidden_bias`: the hidden linears have a bias (BYOL; redundant before BatchNorm, but it is in the official
+    code); the last linear never has one. [..., in_size] -> [..., out_size]. Every BatchNorm is a `GlobalBatchNorm`
+    (`batch_statistics_in_eval` passed on).
+    """
+
+    def __init__(
+        self,
+        in_size: int,
+        hidden_size: int,
+        out_size: int,
+        num_layers: int,
+        hidden_bias: bool = False,
+        last_norm: str | None = "affine",
+        name: str = "num_layers",
+        batch_statistics_in_eval: bool = False,
+    ):
+        if num_layers < 1:
+            raise ValueError(f"`{name}` must be >= 1, got {num_layers}.")
+        if last_norm not in LAST_NORMS:
+            raise ValueError(f"`last_norm` must be one of {LAST_NORMS}, got {last_norm!r}.")
+        sizes = [in_size] + [hidden_size] * (num_layers - 1) + [out_size]
+        eval_statistics = batch_statistics_in_eval
+        layers: list[nn.Module] = []
+        for i in range(num_layers):
+            last = i == num_layers - 1
+            layers.append(nn.Linear(sizes[i], sizes[i + 1], bias=hidden_bias and not last))
+            if last and last_norm is None:
+                continue
+            affine = not last or last_norm == "affine"
+            scale = affine or last_norm == "scale"
+            layers.append(GlobalBatchNorm(sizes[i + 1], scale, affine, batch_statistics_in_eval=eval_statistics))
+            if not last:
+                layers.append(nn.ReLU())
+        super().__init__(*layers)
+
+    def linears(self) -> list[nn.Linear]:
+        return [layer for layer in self if isinstance(layer, nn.Linear)]
 
 
 class AttentivePooler(nn.Module):

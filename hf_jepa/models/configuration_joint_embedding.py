@@ -1,0 +1,47 @@
+"""What the configurations of SimCLR, MoCo v3 and BYOL share: the pooled feature their heads read, the BatchNorm
+projection MLP and the crop scale of their two views; each method's config subclasses it with its own defaults."""
+
+from .configuration_ssl_vit import SSLViTConfig
+
+
+class JointEmbeddingConfig(SSLViTConfig):
+    r"""
+    Base of the two-view joint-embedding configs (never registered on its own).
+
+    Args:
+        use_cls_token (`bool`, defaults to `True`): the heads read the CLS token, as MoCo v3's ViT (the official code
+            of the three methods with a ViT) and DINO.
+        pooling (`str`, defaults to `"cls"`): `pooler_output`, the heads' input and the published feature.
+        projection_hidden_size (`int`, *optional*): width of the projector's hidden layers; `None`: the encoder's
+            `hidden_size` (SimCLR's choice).
+        projection_size (`int`): output size of the projector.
+        projection_num_layers (`int`): linear layers of the projector.
+        crop_scale (pair, defaults to (0.08, 1.0)): area range of the random resized crops of both views.
+    """
+
+    use_cls_token: bool = True
+    pooling: str = "cls"
+    projection_hidden_size: int | None = 4096
+    projection_size: int = 256
+    projection_num_layers: int = 2
+    crop_scale: list[float] | tuple[float, float] = (0.08, 1.0)
+
+    def __post_init__(self, **kwargs):
+        if self.projection_hidden_size is None:
+            self.projection_hidden_size = self.hidden_size
+        check_positive(self, "projection_hidden_size", "projection_size", "projection_num_layers")
+        scale = tuple(self.crop_scale)
+        if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
+            raise ValueError(f"`crop_scale` must be (low, high) with 0 < low <= high <= 1, got {self.crop_scale}.")
+        super().__post_init__(**kwargs)
+
+
+def check_positive(config, *names: str) -> None:
+    """Each named field must be a positive number: a clear error naming it otherwise."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError(f"`{name}` must be > 0, got {value!r}.")
+
+
+__all__ = ["JointEmbeddingConfig", "check_positive"]

@@ -1,0 +1,101 @@
+"""What SimCLR, MoCo v3 and BYOL share: two views per image through the encoder, BatchNorm MLP heads run once per
+view, the weight init of those heads, and the checks of their inputs. Each method's file keeps its own objective."""
+
+import torch
+import torch.nn as nn
+from transformers import initialization as init
+
+from .distributed import world_size
+from .heads import BatchNormMLP, GlobalBatchNorm
+from .modeling_ssl_vit import SSLPreTrainedModel
+from .multi_crop import check_crops, views_first
+
+
+class JointEmbeddingPreTrainedModel(SSLPreTrainedModel):
+    """Weight init of the BatchNorm heads: BatchNorm at identity with fresh running statistics, head linears as the
+    method's official code initialises them (`init_head_linear`)."""
+
+    def init_head_linear(self, linear: nn.Linear) -> None:
+        """Official init of a head's linear layer; the default is torch's `nn.Linear` init."""
+        init.kaiming_uniform_(linear.weight, a=5**0.5)
+        if linear.bias is not None:
+            bound = 1 / linear.in_features**0.5
+            init.uniform_(linear.bias, -bound, bound)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, GlobalBatchNorm):
+            if module.weight is not None:
+                init.ones_(module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
+        elif isinstance(module, BatchNormMLP):  # after its children: replaces the encoder-style init of its linears
+            for linear in module.linears():
+                self.init_head_linear(linear)
+
+
+def build_head(config, kind: str, **options) -> BatchNormMLP:
+    """The projector (`kind="projection"`: encoder width -> `projection_size`) or the predictor (`"prediction"`:
+    `projection_size` -> `projection_size`), sized by the config's `<kind>_hidden_size` and `<kind>_num_layers`;
+    `options` (bias, last norm) as `BatchNormMLP`.
+
+    Its BatchNorm normalises with the batch's statistics in eval mode too (running statistics are still tracked in
+    training): the objective is defined on batch statistics, the official code never evaluates it otherwise, and a
+    loss on held-out batches should measure what training optimises rather than how far the running averages (decay
+    0.9) have caught up with the batch statistics."""
+    in_size = config.hidden_size if kind == "projection" else config.projection_size
+    hidden, layers = getattr(config, f"{kind}_hidden_size"), getattr(config, f"{kind}_num_layers")
+    return BatchNormMLP(
+        in_size,
+        hidden,
+        config.projection_size,
+        layers,
+        name=f"{kind}_num_layers",
+        batch_statistics_in_eval=True,
+        **options,
+    )
+
+
+def check_two_views(
+    config,
+    global_crops: torch.Tensor | None,
+    local_crops: torch.Tensor | None,
+    pixel_values: torch.Tensor | None,
+    title: str,
+    needs_negatives: bool,
+) -> None:
+    """Clear errors, naming the argument, for what the two-view objectives cannot take: other than exactly two views,
+    local crops, or a global batch of one image (no negatives to contrast with; nothing for the heads' BatchNorm to
+    normalise over)."""
+    check_crops(config, global_crops, local_crops, min_global_crops=2, pixel_values=pixel_values)
+    if global_crops.shape[1] != 2:
+        raise ValueError(
+            f"{title} compares exactly two views of each image: `global_crops` must be [batch, 2, channels, height, "
+            f"width], got {global_crops.shape[1]} views."
+        )
+    if local_crops is not None and local_crops.shape[1] > 0:
+        raise ValueError(f"{title} uses two views of each image and no local crops: pass `local_crops=None`.")
+    if global_crops.shape[0] * world_size() < 2:
+        why = "its contrastive loss needs the other images as negatives" if needs_negatives else ""
+        raise ValueError(
+            f"`global_crops` holds one image: {title} needs at least 2 images in the (global) batch "
+            f"({why or 'the BatchNorm of its heads normalises over the batch'})."
+        )
+
+
+def pooled_views(encoder: nn.Module, global_crops: torch.Tensor) -> torch.Tensor:
+    """global_crops [B, V, C, H, W] -> pooled features [V, B, D]: one batched encoder call for every view."""
+    batch, num_views = global_crops.shape[:2]
+    return encoder(views_first(global_crops), return_dict=True).pooler_output.unflatten(0, (num_views, batch))
+
+
+def per_view(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """[V, B, D] -> [V, B, P], the head run once per view: its BatchNorm takes the statistics of each view's batch
+    separately, as the official MoCo v3 and BYOL (which call their networks once per view)."""
+    return torch.stack([head(view) for view in features.unbind(0)])
+
+
+__all__ = ["JointEmbeddingPreTrainedModel", "build_head", "check_two_views", "per_view", "pooled_views"]
