@@ -325,8 +325,7 @@ METHODS: dict[str, Method] = {
         train_views=simclr_views,
         views_help="crop scale 0.08-1, flip, SimCLR's colour distortion and blur",
         training_defaults=dict(),
-        # A CLS-pooled ViT, as DINO's: the same native class, whose `pooler_output` is our pooled feature.
-        exporters={"transformers": "hf_jepa.hub.export:DINO_EXPORT"},
+        exporters={"transformers": "hf_jepa.hub.export:JOINT_EMBEDDING_EXPORT"},
         prediction_view="hf_jepa.demo.predictions:predict_joint_embedding",
     ),
     "mocov3": Method(
@@ -343,8 +342,7 @@ METHODS: dict[str, Method] = {
         views_help="crop scale 0.08-1, flip, BYOL's asymmetric photometric augmentations",
         # Official ViT recipe: momentum 0.99 -> 1 (cosine), AdamW weight decay 0.1 (constant).
         training_defaults=dict(ema_momentum=0.99, ema_schedule="cosine", weight_decay=0.1, weight_decay_end=None),
-        # A CLS-pooled ViT, as DINO's: the same native class, whose `pooler_output` is our pooled feature.
-        exporters={"transformers": "hf_jepa.hub.export:DINO_EXPORT"},
+        exporters={"transformers": "hf_jepa.hub.export:JOINT_EMBEDDING_EXPORT"},
         prediction_view="hf_jepa.demo.predictions:predict_joint_embedding",
     ),
     "byol": Method(
@@ -361,8 +359,7 @@ METHODS: dict[str, Method] = {
         views_help="crop scale 0.08-1, flip, BYOL's asymmetric photometric augmentations",
         # Official: target EMA 0.996 -> 1 (cosine).
         training_defaults=dict(ema_momentum=0.996, ema_schedule="cosine"),
-        # A CLS-pooled ViT, as DINO's: the same native class, whose `pooler_output` is our pooled feature.
-        exporters={"transformers": "hf_jepa.hub.export:DINO_EXPORT"},
+        exporters={"transformers": "hf_jepa.hub.export:JOINT_EMBEDDING_EXPORT"},
         prediction_view="hf_jepa.demo.predictions:predict_joint_embedding",
     ),
 }

@@ -22,6 +22,7 @@ from ..engine.run_files import (
     remove_stale_staging,
     resolve_resume_checkpoint,
 )
+from ..models.configuration_backbones import BACKBONES
 from ..registry import METHODS, Method, default_processor, get_method, saved_method, saved_processor
 from .arguments import check_positive, parse_overrides, resume_without_value, set_help
 
@@ -128,6 +129,10 @@ class DataArguments:
             self.label_column = None
 
 
+def _takes_backbone(method) -> bool:
+    return "backbone_config" in method.config_class.__dataclass_fields__
+
+
 @dataclass
 class ModelArguments:
     method: str = field(
@@ -142,6 +147,16 @@ class ModelArguments:
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Continue from a folder saved by hf-jepa for the same method."}
     )
+    backbone: str | None = field(
+        default=None,
+        metadata={
+            "help": "A CNN encoder instead of the ViT, for the methods whose config has a `backbone_config` ("
+            + ", ".join(m.name for m in METHODS.values() if _takes_backbone(m))
+            + "): one of "
+            + ", ".join(BACKBONES)
+            + " (transformers' ResNet / ConvNeXt, randomly initialised; the export is that transformers class)."
+        },
+    )
     config_overrides: str | None = field(
         default=None,
         metadata={
@@ -154,6 +169,11 @@ class ModelArguments:
 def build_model(model_args: ModelArguments):
     method = get_method(model_args.method)
     overrides = parse_overrides(model_args.config_overrides, method.config_class)
+    if model_args.backbone is not None:
+        if not _takes_backbone(method):
+            takers = [m.name for m in METHODS.values() if _takes_backbone(m)]
+            raise ValueError(f"`--backbone`: {method.title} trains the ViT only; CNN backbones go with {takers}.")
+        overrides["backbone_config"] = model_args.backbone
     if model_args.model_name_or_path:
         folder = model_args.model_name_or_path
         if saved_method(folder, "--model_name_or_path") is not method:

@@ -32,6 +32,7 @@ from transformers import (
     VJEPA2VideoProcessor,
 )
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
+from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
 
 from ..engine.run_files import check_distinct_folders, model_folder_problems, staged_folder
 from ..models.configuration_ssl_vit import SSLViTConfig, _as_pair
@@ -308,6 +309,15 @@ def dino_to_transformers(encoder) -> Dinov2Model:
     return _build(Dinov2Model, native_config, state)
 
 
+def joint_embedding_to_transformers(encoder) -> PreTrainedModel:
+    """A SimCLR / MoCo v3 / BYOL encoder -> `Dinov2Model` (the shared ViT, CLS-pooled as DINO's) or, with a CNN
+    `backbone_config`, that transformers model itself (e.g. `ResNetModel`: its `pooler_output` flattened is ours)."""
+    if getattr(encoder.config, "backbone_config", None) is None:
+        return dino_to_transformers(encoder)
+    backbone = encoder.backbone
+    return _build(type(backbone), backbone.config, backbone.state_dict())
+
+
 def _mlp_ratio(hidden_size: int, intermediate_size: int, name: str) -> float:
     ratio = intermediate_size / hidden_size
     if int(hidden_size * ratio) != intermediate_size:
@@ -411,6 +421,13 @@ class Exporter:
     # encoder_tokens(native, inputs) -> what our published encoder's `last_hidden_state` is, from the native model
     # given our encoder's inputs (`{"pixel_values": ...}` or `{"pixel_values_videos": ...}`): the export's contract.
     encoder_tokens: Callable[[PreTrainedModel, dict], torch.Tensor] = _last_hidden_state
+    # A model with a CNN `backbone_config` exports as that backbone's own transformers class instead of `target`.
+    exports_backbone: bool = False
+
+    def target_of(self, config: dict) -> str:
+        """The native class a saved model (its config.json as a dict) exports to."""
+        backbone = config.get("backbone_config") if self.exports_backbone else None
+        return MODEL_MAPPING_NAMES[backbone["model_type"]] if backbone else self.target
 
 
 IJEPA_EXPORT = Exporter(
@@ -445,6 +462,14 @@ DINO_EXPORT = Exporter(
     needs_pretraining_model=False,
     load_hint="`pooler_output` is the layer-normed CLS token, as ours.",
 )
+JOINT_EMBEDDING_EXPORT = Exporter(
+    "Dinov2Model",
+    joint_embedding_to_transformers,
+    needs_pretraining_model=False,
+    load_hint="`pooler_output` is the layer-normed CLS token, as ours; a CNN backbone exports as its own class "
+    "(e.g. ResNetModel), whose `pooler_output.flatten(1)` is our pooled feature.",
+    exports_backbone=True,
+)
 VJEPA_EXPORT = Exporter(
     "VJEPA2Model",
     vjepa_to_transformers,
@@ -477,9 +502,12 @@ def _methods_with_exporters(format: str):
 
 def native_targets_help(format: str = "transformers") -> str:
     """ "I-JEPA -> IJepaModel, ..." for every method with a `format` export (help texts)."""
-    return ", ".join(
-        f"{m.title} -> {load_object(m.exporters[format]).target}" for m in _methods_with_exporters(format)
-    )
+
+    def target(exporter: Exporter) -> str:
+        return exporter.target + (" (a CNN backbone: its own class)" if exporter.exports_backbone else "")
+
+    methods = _methods_with_exporters(format)
+    return ", ".join(f"{m.title} -> {target(load_object(m.exporters[format]))}" for m in methods)
 
 
 def to_transformers(model: PreTrainedModel, format: str = "transformers") -> PreTrainedModel:
@@ -611,7 +639,7 @@ def export_to_transformers(model_dir: str, output_dir: str, format: str = "trans
         _restore_official_key_names(staging)
         native_processor(model_dir, model.config).save_pretrained(staging)
     return ExportResult(
-        target=exporter.target,
+        target=type(native).__name__,
         output_dir=output_dir,
         files=sorted(os.listdir(output_dir)),
         load_hint=exporter.load_hint,
@@ -622,6 +650,7 @@ __all__ = [
     "DINO_EXPORT",
     "FORMATS",
     "IJEPA_EXPORT",
+    "JOINT_EMBEDDING_EXPORT",
     "MAE_ENCODER_EXPORT",
     "MAE_EXPORT",
     "VJEPA_EXPORT",
@@ -632,6 +661,7 @@ __all__ = [
     "export_to_transformers",
     "exporter_for",
     "ijepa_to_transformers",
+    "joint_embedding_to_transformers",
     "load_for_export",
     "mae_encoder_to_transformers",
     "mae_to_transformers",

@@ -116,10 +116,12 @@ def _is_model_file(name: str) -> bool:
     return name in MODEL_FILES or name.endswith((".safetensors", ".safetensors.index.json"))
 
 
-def published_model_type(model_type: str, format: str) -> str:
-    """The `model_type` of the config.json that `format` publishes for one of our model types."""
+def published_model_type(saved_config: dict, format: str) -> str:
+    """The `model_type` of the config.json that `format` publishes for one of our saved models (its config.json)."""
+    model_type = saved_config["model_type"]
     if format in NATIVE_FORMATS:
-        return getattr(transformers, exporter_for(model_type, format).target).config_class.model_type
+        target = exporter_for(model_type, format).target_of(saved_config)
+        return getattr(transformers, target).config_class.model_type
     return model_type
 
 
@@ -369,10 +371,10 @@ def push_to_hub(
     left_out = check_model_folder(model_dir)
     if dry_run_dir is not None and os.path.exists(dry_run_dir) and not _is_empty_folder(dry_run_dir):
         raise ValueError(f"`dry_run_dir` {dry_run_dir!r} must be a new or empty folder: it receives the exact upload.")
-    model_type = read_saved_config(model_dir)["model_type"]
+    saved_config = read_saved_config(model_dir)
     access = None
     if dry_run_dir is None:  # the Hub is checked before the (possibly slow) export: a push fails fast
-        access = check_push_access(repo_id, published_model_type(model_type, format), token, endpoint)
+        access = check_push_access(repo_id, published_model_type(saved_config, format), token, endpoint)
         repo_id = access.repo_id
     visibility = "private" if private else "public"
     with tempfile.TemporaryDirectory(prefix="hf_jepa-push-") as tmp:
@@ -390,7 +392,8 @@ def push_to_hub(
             return PushResult(repo_id, format, files, left_out, dry_run_dir=dry_run_dir)
         _print_listing(f"Uploading to {repo_id} ({format} format, {visibility} if created):", files)
         print(f"Left out of {model_dir}: {', '.join(left_out) or 'nothing'}.")
-        message = commit_message or f"Upload {method_of_model_type(model_type).name} model with hf_jepa ({format})"
+        method = method_of_model_type(saved_config["model_type"])
+        message = commit_message or f"Upload {method.name} model with hf_jepa ({format})"
         url = _upload(access, staged, private, message)
     print(f"Pushed {len(files)} files to {url} in one commit.")
     return PushResult(repo_id, format, files, left_out, url=url)

@@ -28,7 +28,8 @@ class MoCoV3SSLConfig(JointEmbeddingConfig):
             scaled by 2T.
         freeze_patch_projection (`bool`, defaults to `True`): the random patch projection is never trained
             (official `--stop-grad-conv1`, the ViT recipe's stability trick); it keeps the official init, uniform in
-            +-sqrt(6 / (channels * patch^2 + hidden_size)).
+            +-sqrt(6 / (channels * patch^2 + hidden_size)). ViT only: a CNN `backbone_config` trains every layer,
+            as the official ResNet recipe.
         crop_scale (pair, defaults to (0.08, 1.0)): area range of the crops (official ViT `--crop-min=.08`).
     """
 

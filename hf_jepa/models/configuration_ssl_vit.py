@@ -120,6 +120,11 @@ class SSLViTConfig(PreTrainedConfig):
         return (image_h // patch_h, image_w // patch_w)
 
     @property
+    def pooled_size(self) -> int:
+        """Width of the encoder's pooled feature (`pooler_output`)."""
+        return self.hidden_size
+
+    @property
     def is_video(self) -> bool:
         return self.num_frames > 1 or self.tubelet_size > 1
 

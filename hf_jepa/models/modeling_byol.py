@@ -10,6 +10,7 @@ from transformers import initialization as init
 from .configuration_byol import BYOLSSLConfig
 from .heads import BatchNormMLP
 from .losses import byol_regression_loss, normalized_std
+from .modeling_backbones import SSLEncoder
 from .modeling_joint_embedding import (
     JointEmbeddingPreTrainedModel,
     build_head,
@@ -21,7 +22,6 @@ from .modeling_ssl_vit import (
     SSLModelWithEMATarget,
     SSLPreTrainingOutput,
     SSLViTForImageClassification,
-    SSLViTModel,
 )
 
 
@@ -37,7 +37,7 @@ class BYOLSSLPreTrainedModel(JointEmbeddingPreTrainedModel):
             init.zeros_(linear.bias)
 
 
-class BYOLSSLModel(BYOLSSLPreTrainedModel, SSLViTModel):
+class BYOLSSLModel(BYOLSSLPreTrainedModel, SSLEncoder):
     """The BYOL encoder. Loaded from a pretraining folder it is the online encoder f_theta, the network BYOL keeps
     and evaluates."""
 

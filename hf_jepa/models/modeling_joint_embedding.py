@@ -15,6 +15,16 @@ class JointEmbeddingPreTrainedModel(SSLPreTrainedModel):
     """Weight init of the BatchNorm heads: BatchNorm at identity with fresh running statistics, head linears as the
     method's official code initialises them (`init_head_linear`)."""
 
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if getattr(self.config, "backbone_config", None) is not None:
+            # A CNN target normalises with its batch's statistics, as the online network and the official momentum /
+            # target encoders (run in training mode): its BatchNorm running statistics are never EMA'd, so in eval
+            # mode they would stay at their init. (A ViT target has no BatchNorm and stays in eval mode: no drop-path.)
+            for _, target_name in getattr(self, "ema_pairs", ()):
+                self.get_submodule(target_name).train(mode)
+        return self
+
     def init_head_linear(self, linear: nn.Linear) -> None:
         """Official init of a head's linear layer; the default is torch's `nn.Linear` init."""
         init.kaiming_uniform_(linear.weight, a=5**0.5)
@@ -46,7 +56,7 @@ def build_head(config, kind: str, **options) -> BatchNormMLP:
     training): the objective is defined on batch statistics, the official code never evaluates it otherwise, and a
     loss on held-out batches should measure what training optimises rather than how far the running averages (decay
     0.9) have caught up with the batch statistics."""
-    in_size = config.hidden_size if kind == "projection" else config.projection_size
+    in_size = config.pooled_size if kind == "projection" else config.projection_size
     hidden, layers = getattr(config, f"{kind}_hidden_size"), getattr(config, f"{kind}_num_layers")
     return BatchNormMLP(
         in_size,

@@ -10,6 +10,7 @@ from transformers import initialization as init
 from .configuration_mocov3 import MoCoV3SSLConfig
 from .heads import BatchNormMLP
 from .losses import moco_contrastive_loss, normalized_std
+from .modeling_backbones import SSLEncoder
 from .modeling_joint_embedding import (
     JointEmbeddingPreTrainedModel,
     build_head,
@@ -21,7 +22,6 @@ from .modeling_ssl_vit import (
     SSLModelWithEMATarget,
     SSLPreTrainingOutput,
     SSLViTForImageClassification,
-    SSLViTModel,
 )
 from .vit import PatchEmbeddings, TransformerBlock, ViTEmbeddings
 
@@ -56,7 +56,7 @@ class MoCoV3SSLPreTrainedModel(JointEmbeddingPreTrainedModel):
             init.normal_(module.cls_token, std=1e-6)
 
 
-class MoCoV3SSLModel(MoCoV3SSLPreTrainedModel, SSLViTModel):
+class MoCoV3SSLModel(MoCoV3SSLPreTrainedModel, SSLEncoder):
     """The MoCo v3 encoder. Loaded from a pretraining folder it is the query encoder (official `base_encoder`), the
     network MoCo v3's linear evaluation keeps."""
 
@@ -96,7 +96,7 @@ class MoCoV3SSLForPreTraining(MoCoV3SSLPreTrainedModel, SSLModelWithEMATarget):
         self.momentum_encoder = MoCoV3SSLModel(config)
         self.momentum_projector = self._build_mlp("projection")
         self.freeze_targets()
-        if config.freeze_patch_projection:  # official --stop-grad-conv1: weight and bias
+        if config.freeze_patch_projection and config.backbone_config is None:  # official --stop-grad-conv1
             self.encoder.embeddings.patch_embeddings.projection.requires_grad_(False)
         self.post_init()
 

@@ -9,8 +9,9 @@ from transformers import initialization as init
 
 from .configuration_simclr import SimCLRSSLConfig
 from .losses import normalized_std, nt_xent_loss
+from .modeling_backbones import SSLEncoder
 from .modeling_joint_embedding import JointEmbeddingPreTrainedModel, build_head, check_two_views, pooled_views
-from .modeling_ssl_vit import SSLPreTrainingOutput, SSLViTForImageClassification, SSLViTModel
+from .modeling_ssl_vit import SSLPreTrainingOutput, SSLViTForImageClassification
 
 
 class SimCLRSSLPreTrainedModel(JointEmbeddingPreTrainedModel):
@@ -24,7 +25,7 @@ class SimCLRSSLPreTrainedModel(JointEmbeddingPreTrainedModel):
             init.zeros_(linear.bias)
 
 
-class SimCLRSSLModel(SimCLRSSLPreTrainedModel, SSLViTModel):
+class SimCLRSSLModel(SimCLRSSLPreTrainedModel, SSLEncoder):
     """The SimCLR encoder (the network SimCLR evaluates; the projection head is dropped)."""
 
 

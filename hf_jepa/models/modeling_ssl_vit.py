@@ -176,7 +176,7 @@ class SSLViTForImageClassification(SSLPreTrainedModel):
         self.num_labels = config.num_labels
         self.encoder = self.encoder_class(config)
         self.add_pooling_head(config)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels else nn.Identity()
+        self.classifier = nn.Linear(config.pooled_size, config.num_labels) if config.num_labels else nn.Identity()
         self.post_init()
 
     def add_pooling_head(self, config: SSLViTConfig) -> None:
