@@ -4,6 +4,9 @@ self-supervised pretraining (EMA momentum, weight decay, mask seed)."""
 from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
+from transformers.training_args import OptimizerNames
+
+from .lars import lars_options
 
 
 @dataclass
@@ -18,6 +21,14 @@ class SSLTrainingArguments(TrainingArguments):
     ema_momentum_end: float = field(default=1.0, metadata={"help": "EMA momentum at the end of training."})
     ema_schedule: str = field(
         default="linear", metadata={"help": "Shape of the EMA momentum schedule: linear (I-JEPA), cosine, constant."}
+    )
+    optim: str = field(
+        default=TrainingArguments.default_optim,
+        metadata={
+            "help": "The optimizer: one of transformers' `OptimizerNames` (adamw_torch_fused, sgd, ...), or `lars`, "
+            "the LARS of SimCLR and BYOL (hf_jepa.engine.lars; biases and norms get neither decay nor trust ratio). "
+            "`lars` reads --weight_decay and --optim_args 'momentum=0.9,eeta=0.001,nesterov=False' (the defaults)."
+        },
     )
     weight_decay_end: float | None = field(
         default=None,
@@ -49,7 +60,13 @@ class SSLTrainingArguments(TrainingArguments):
     logging_steps: float = field(default=10, metadata={"help": "Log every X update steps."})
 
     def __post_init__(self):
+        lars = self.optim == "lars"
+        if lars:  # transformers accepts only its own optimizer names; `lars` is restored after its checks
+            lars_options(self.optim_args)  # a mistyped option fails here, not at the first step
+            self.optim = OptimizerNames.SGD
         super().__post_init__()
+        if lars:
+            self.optim = "lars"
         for name in ("ema_momentum", "ema_momentum_end"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1], got {getattr(self, name)}.")

@@ -19,6 +19,7 @@ from transformers.training_args import ParallelMode
 
 from .arguments import SSLTrainingArguments
 from .divergence import DivergenceWatch
+from .lars import LARS, lars_options
 from .run_files import STAGING_PREFIX
 from .schedules import ema_update_, scheduled_value
 
@@ -126,10 +127,31 @@ class SSLTrainer(Trainer):
             return args.weight_decay
         return scheduled_value(args.weight_decay, args.weight_decay_end, step, self._schedule_total(), "cosine")
 
+    def get_decay_parameter_names(self, model: nn.Module) -> list[str]:
+        # Transformers spares LayerNorms and biases; the scales of other norms (the heads' BatchNorm) are 1-D too.
+        # No 1-D parameter decays: the rule of the official DINO, I-JEPA and MAE (timm) code, and for these models
+        # SimCLR's and BYOL's "exclude biases and batch norm".
+        ndim = {name: parameter.ndim for name, parameter in model.named_parameters()}
+        return [name for name in super().get_decay_parameter_names(model) if ndim.get(name, 2) > 1]
+
+    @staticmethod
+    def get_optimizer_cls_and_kwargs(args, model=None):
+        if args.optim == "lars":
+            return LARS, {"lr": args.learning_rate, **lars_options(args.optim_args)}
+        return Trainer.get_optimizer_cls_and_kwargs(args, model)
+
     def create_optimizer(self, model=None):
+        built_here = self.optimizer is None
         optimizer = super().create_optimizer(model)
         for group in optimizer.param_groups:  # biases and norms stay at zero decay
             group.setdefault("wd_scheduled", group.get("weight_decay", 0.0) > 0)
+        if built_here and isinstance(optimizer, LARS):
+            # Transformers' groups, by membership (not by weight decay, which may be 0): SimCLR and BYOL spare
+            # biases and norms the trust ratio as they spare them the decay.
+            model = self.model if model is None else model
+            decayed = {id(model.get_parameter(name)) for name in self.get_decay_parameter_names(model)}
+            for group in optimizer.param_groups:
+                group["lars_adaptation"] = all(id(parameter) in decayed for parameter in group["params"])
         return optimizer
 
     def apply_weight_decay(self, step: int) -> None:
