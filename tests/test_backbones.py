@@ -120,3 +120,33 @@ def test_backbone_on_the_command_line(tmp_path):
     model_args, _, _ = parse_pretrain_args(["--method", "ijepa", "--backbone", "resnet18", "--output_dir", "out"])
     with pytest.raises(ValueError, match="`--backbone`: I-JEPA trains the ViT only"):
         build_model(model_args)
+
+
+def test_resnet50_recipes_parse_to_the_official_lars_configurations():
+    from tests.test_cli import recipe_config
+
+    simclr, _, simclr_args = recipe_config("simclr_resnet50_in1k.sh")
+    byol, _, byol_args = recipe_config("byol_resnet50_in1k.sh")
+    for config in (simclr, byol):
+        resnet = config.backbone_config
+        assert (resnet.layer_type, resnet.depths, config.pooled_size) == ("bottleneck", [3, 4, 6, 3], 2048)
+    # SimCLR v2's README: lr 0.075 x sqrt(4096), weight decay 1e-4, 100 epochs with 10 of warm-up, temperature 0.1.
+    assert simclr_args.optim == "lars" and simclr_args.learning_rate == 0.075 * 4096**0.5
+    assert (simclr_args.weight_decay, simclr_args.max_steps, simclr_args.warmup_steps) == (1e-4, 31200, 3120)
+    assert (simclr.temperature, simclr.projection_num_layers, simclr.projection_hidden_size) == (0.1, 3, 2048)
+    # BYOL's 300-epoch preset: lr 0.3 x 4096 / 256, weight decay 1e-6, EMA 0.99 -> 1 on a cosine.
+    assert byol_args.optim == "lars" and byol_args.learning_rate == 0.3 * 4096 / 256
+    assert (byol_args.weight_decay, byol_args.max_steps, byol_args.warmup_steps) == (1e-6, 93600, 3120)
+    assert (byol_args.ema_momentum, byol_args.ema_momentum_end, byol_args.ema_schedule) == (0.99, 1.0, "cosine")
+    assert (byol.projection_hidden_size, byol.projection_size, byol.prediction_hidden_size) == (4096, 256, 4096)
+
+
+def test_card_of_a_cnn_run_describes_the_cnn_and_its_export(tmp_path):
+    from hf_jepa.hub.cards import model_card
+
+    method = METHODS["simclr"]
+    method.pretraining_class(cnn_config(method)).save_pretrained(tmp_path)
+    card = str(model_card(str(tmp_path), results={}))
+    assert "# SimCLR ResNet (16 features)" in card and "transformers' `ResNetModel` (a CNN: `resnet`" in card
+    assert "from transformers import AutoImageProcessor, ResNetModel  # no hf_jepa needed" in card
+    assert "Vision Transformer" not in card

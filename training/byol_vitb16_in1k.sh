@@ -3,10 +3,9 @@
 # epochs): projector and predictor 4096 -> 256 with BatchNorm (synchronised across processes), loss 2 - 2 cos
 # symmetrised over the two views, target EMA 0.99 -> 1 on a cosine (the official preset for 300 epochs; 0.996 for
 # 1000), batch 4096, BYOL's asymmetric augmentations (blur p 1.0 / 0.1, solarize p 0 / 0.2) with crops of scale 0.08-1.
-# The official recipe is a ResNet-50 trained with LARS (lr 0.3 x batch / 256 for 300 epochs, weight decay 1e-6,
-# 10 warm-up epochs, biases and norms excluded); it follows here once hf_jepa has the CNN backbone (`--backbone`) and
-# LARS. Until then the optimiser is the ViT recipe of MoCo v3 (AdamW, lr 1.5e-4 x batch / 256 = 2.4e-3 after 40
-# warm-up epochs, cosine to 0, weight decay 0.1), MoCo v3's official settings for a ViT, not BYOL's.
+# The official recipe is a ResNet-50 trained with LARS: training/byol_resnet50_in1k.sh. For the ViT the optimiser is
+# the ViT recipe of MoCo v3 (AdamW, lr 1.5e-4 x batch / 256 = 2.4e-3 after 40 warm-up epochs, cosine to 0, weight
+# decay 0.1), MoCo v3's official settings for a ViT, not BYOL's.
 #
 # Usage: IMAGENET=/data/imagenet bash training/byol_vitb16_in1k.sh   (IMAGENET holds train/ and val/ folders)
 # Steps: 1,281,167 images / 4096 = 312 per epoch; 300 epochs = 93,600 steps; 40 epochs warm-up = 12,480 steps.

@@ -3,10 +3,9 @@
 # ImageNet command of its README): NT-Xent at temperature 0.1 over the global batch of 4096 (negatives gathered from
 # every process with gradient), SimCLR v2's 3-layer projection head to 128 (BatchNorm synchronised across processes),
 # colour distortion strength 1.0, Gaussian blur p 0.5 on both views, crops of scale 0.08-1 with flip.
-# The official recipe is a ResNet-50 trained with LARS (lr 0.3 x batch / 256, weight decay 1e-6, 10 warm-up epochs);
-# it follows here once hf_jepa has the CNN backbone (`--backbone`) and LARS. Until then the optimiser is the ViT recipe
-# of MoCo v3 (AdamW, lr 1.5e-4 x batch / 256 = 2.4e-3 after 40 warm-up epochs, cosine to 0, weight decay 0.1, 300
-# epochs), MoCo v3's official settings for a ViT trained with a contrastive loss, not SimCLR's.
+# The official recipe is a ResNet-50 trained with LARS: training/simclr_resnet50_in1k.sh. For the ViT the optimiser
+# is the ViT recipe of MoCo v3 (AdamW, lr 1.5e-4 x batch / 256 = 2.4e-3 after 40 warm-up epochs, cosine to 0, weight
+# decay 0.1, 300 epochs), MoCo v3's official settings for a ViT trained with a contrastive loss, not SimCLR's.
 # Keep the batch of 4096 by processes x per-device batch, not by gradient accumulation (it would split the negatives).
 #
 # Usage: IMAGENET=/data/imagenet bash training/simclr_vitb16_in1k.sh   (IMAGENET holds train/ and val/ folders)

@@ -165,8 +165,6 @@ def predict_dino(model: DemoModel, request: PredictionRequest) -> Prediction:
 
 # Pairs of training views the joint-embedding demo draws of the uploaded image.
 VIEW_PAIRS = 3
-# What each method compares its online output with, for the captions.
-_COMPARED_WITH = {"simclr": "projection", "mocov3": "momentum key", "byol": "target projection"}
 
 
 @torch.no_grad()
@@ -190,7 +188,7 @@ def predict_joint_embedding(model: DemoModel, request: PredictionRequest) -> Pre
     same_pair = pair_of[:, None] == pair_of[None, :]
     across_views = same_pair & ~np.eye(2 * VIEW_PAIRS, dtype=bool)  # view 1 with view 2 of the same pair and back
     side = max(request.display_size // 2, 32)
-    target = _COMPARED_WITH.get(model.method.name, "embedding")
+    target = getattr(model.model, "compared_output", "embedding")
     images = []
     for k in range(VIEW_PAIRS):
         first, second = (resize_image(model.model_view(crops[k, v : v + 1]), (side, side)) for v in (0, 1))

@@ -17,7 +17,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data.moving_digits import MOVING_DIGITS
 from ..engine.run_files import atomic_write_text
-from ..registry import method_of_model_type, read_saved_config
+from ..registry import load_object, method_of_model_type, read_saved_config
 
 # Where the templates are: the repository's top-level `model_cards/` (a source checkout or an editable install),
 # else the copy a wheel installs under `<prefix>/share/hf_jepa/model_cards` (pyproject's `data-files`).
@@ -164,6 +164,15 @@ def model_card(
         model_name=model_name if results else None,
         eval_results=_eval_results(results, video) if results else None,
     )
+    backbone = config.get("backbone_config")
+    native = method.exporters.get("transformers")
+    native_target = load_object(native).target_of(config) if native else None
+    widths = (backbone or {}).get("hidden_sizes")
+    pooled_size = widths[-1] if widths else config.get("hidden_size")
+    if backbone:
+        encoder_title = f"{native_target.removesuffix('Model')} ({pooled_size} features)"
+    else:
+        encoder_title = f"ViT ({config.get('hidden_size')} wide, {config.get('num_hidden_layers')} deep)"
     image_size = config.get("image_size")
     patch_size = config.get("patch_size")
     card = ModelCard.from_template(
@@ -173,6 +182,9 @@ def model_card(
         method=method.name,
         model_id=model_id,
         config=config,
+        native_target=native_target,
+        encoder_title=encoder_title,
+        pooled_size=pooled_size,
         image_size=image_size if isinstance(image_size, int) else "×".join(map(str, image_size)),
         patch_size=patch_size if isinstance(patch_size, int) else "×".join(map(str, patch_size)),
         results=results,

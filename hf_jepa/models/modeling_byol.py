@@ -8,18 +8,14 @@ import torch.nn as nn
 from transformers import initialization as init
 
 from .configuration_byol import BYOLSSLConfig
-from .heads import BatchNormMLP
 from .losses import byol_regression_loss, normalized_std
 from .modeling_backbones import SSLEncoder
 from .modeling_joint_embedding import (
     JointEmbeddingPreTrainedModel,
-    build_head,
+    OnlineAndTargetNetworks,
     check_two_views,
-    per_view,
-    pooled_views,
 )
 from .modeling_ssl_vit import (
-    SSLModelWithEMATarget,
     SSLPreTrainingOutput,
     SSLViTForImageClassification,
 )
@@ -61,40 +57,20 @@ class BYOLSSLForPreTrainingOutput(SSLPreTrainingOutput):
     targets: torch.FloatTensor | None = None
 
 
-class BYOLSSLForPreTraining(BYOLSSLPreTrainedModel, SSLModelWithEMATarget):
+class BYOLSSLForPreTraining(BYOLSSLPreTrainedModel, OnlineAndTargetNetworks):
     """Online encoder (published) + projector + predictor; target encoder + projector, EMA copies of the first two
     (the trainer moves them once per optimizer step)."""
 
     main_input_name = "global_crops"
+    compared_output = "target projection"  # what `embed_views`' second output is, in words (demo captions)
     ema_pairs = (("encoder", "target_encoder"), ("projector", "target_projector"))
+    # Official `networks.MLP`: linear with bias -> BatchNorm -> ReLU -> linear without bias, no output norm.
+    head_options = {"hidden_bias": True, "last_norm": None}
 
     def __init__(self, config: BYOLSSLConfig):
         super().__init__(config)
-        self.encoder = BYOLSSLModel(config)
-        self.projector = self._build_mlp("projection")
-        self.predictor = self._build_mlp("prediction")
-        self.target_encoder = BYOLSSLModel(config)
-        self.target_projector = self._build_mlp("projection")
-        self.freeze_targets()
+        self.build_networks(BYOLSSLModel)
         self.post_init()
-
-    def _build_mlp(self, kind: str) -> BatchNormMLP:
-        """Official `networks.MLP`: linear with bias -> BatchNorm -> ReLU -> linear without bias, no output norm."""
-        return build_head(self.config, kind, hidden_bias=True, last_norm=None)
-
-    def train(self, mode: bool = True):
-        super().train(mode)  # the target encoder stays in eval mode (no drop-path)
-        # Official: the target network also runs with `is_training=True`, its BatchNorm on batch statistics.
-        self.target_projector.train(mode)
-        return self
-
-    def embed_views(self, global_crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """global_crops [B, 2, C, H, W] -> predictions (online) and targets (target projector, no gradient), each
-        [B, 2, P]. The heads run once per view, as the official `apply_once_fn`."""
-        predictions = per_view(self.predictor, per_view(self.projector, pooled_views(self.encoder, global_crops)))
-        with torch.no_grad():
-            targets = per_view(self.target_projector, pooled_views(self.target_encoder, global_crops))
-        return predictions.transpose(0, 1), targets.transpose(0, 1)
 
     def forward(
         self,

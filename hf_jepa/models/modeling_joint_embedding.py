@@ -7,7 +7,7 @@ from transformers import initialization as init
 
 from .distributed import world_size
 from .heads import BatchNormMLP, GlobalBatchNorm
-from .modeling_ssl_vit import SSLPreTrainedModel
+from .modeling_ssl_vit import SSLModelWithEMATarget, SSLPreTrainedModel
 from .multi_crop import check_crops, views_first
 
 
@@ -108,4 +108,45 @@ def per_view(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
     return torch.stack([head(view) for view in features.unbind(0)])
 
 
-__all__ = ["JointEmbeddingPreTrainedModel", "build_head", "check_two_views", "per_view", "pooled_views"]
+class OnlineAndTargetNetworks(SSLModelWithEMATarget):
+    """MoCo v3's and BYOL's two networks: online encoder (published) + projector + predictor, and EMA copies of the
+    encoder and projector named by the second members of `ema_pairs` (the trainer moves them once per optimizer
+    step). `head_options`: the method's official MLP shape (`BatchNormMLP` options)."""
+
+    head_options: dict = {}
+
+    def build_networks(self, encoder_class: type[nn.Module]) -> None:
+        (_, target_encoder), (_, target_projector) = self.ema_pairs
+        self.encoder = encoder_class(self.config)
+        self.projector = build_head(self.config, "projection", **self.head_options)
+        self.predictor = build_head(self.config, "prediction", **self.head_options)
+        self.add_module(target_encoder, encoder_class(self.config))
+        self.add_module(target_projector, build_head(self.config, "projection", **self.head_options))
+        self.freeze_targets()
+
+    def train(self, mode: bool = True):
+        super().train(mode)  # a ViT target encoder stays in eval mode (no drop-path)
+        # The target projector's BatchNorm normalises with batch statistics, as the official target / momentum
+        # network (run in training mode); its running statistics come from its own forwards (the EMA moves parameters).
+        self.get_submodule(self.ema_pairs[1][1]).train(mode)
+        return self
+
+    def embed_views(self, global_crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """global_crops [B, 2, C, H, W] -> online predictions and target projections (no gradient), each [B, 2, P].
+        The heads run once per view, as the official forwards."""
+        (_, target_encoder), (_, target_projector) = self.ema_pairs
+        online = per_view(self.predictor, per_view(self.projector, pooled_views(self.encoder, global_crops)))
+        with torch.no_grad():
+            target_features = pooled_views(self.get_submodule(target_encoder), global_crops)
+            target = per_view(self.get_submodule(target_projector), target_features)
+        return online.transpose(0, 1), target.transpose(0, 1)
+
+
+__all__ = [
+    "JointEmbeddingPreTrainedModel",
+    "OnlineAndTargetNetworks",
+    "build_head",
+    "check_two_views",
+    "per_view",
+    "pooled_views",
+]

@@ -8,18 +8,14 @@ import torch.nn as nn
 from transformers import initialization as init
 
 from .configuration_mocov3 import MoCoV3SSLConfig
-from .heads import BatchNormMLP
 from .losses import moco_contrastive_loss, normalized_std
 from .modeling_backbones import SSLEncoder
 from .modeling_joint_embedding import (
     JointEmbeddingPreTrainedModel,
-    build_head,
+    OnlineAndTargetNetworks,
     check_two_views,
-    per_view,
-    pooled_views,
 )
 from .modeling_ssl_vit import (
-    SSLModelWithEMATarget,
     SSLPreTrainingOutput,
     SSLViTForImageClassification,
 )
@@ -81,44 +77,23 @@ class MoCoV3SSLForPreTrainingOutput(SSLPreTrainingOutput):
     momentum_keys: torch.FloatTensor | None = None
 
 
-class MoCoV3SSLForPreTraining(MoCoV3SSLPreTrainedModel, SSLModelWithEMATarget):
+class MoCoV3SSLForPreTraining(MoCoV3SSLPreTrainedModel, OnlineAndTargetNetworks):
     """Query encoder (published) + projector + predictor; momentum encoder + momentum projector, EMA copies of the
     first two (the trainer moves them once per optimizer step)."""
 
     main_input_name = "global_crops"
+    compared_output = "momentum key"  # what `embed_views`' second output is, in words (demo captions)
     ema_pairs = (("encoder", "momentum_encoder"), ("projector", "momentum_projector"))
+    # Official `_build_mlp`: linears without bias, BatchNorm + ReLU between them, a last BatchNorm without scale or
+    # shift (kept for the ViT's predictor too).
+    head_options = {"last_norm": "plain"}
 
     def __init__(self, config: MoCoV3SSLConfig):
         super().__init__(config)
-        self.encoder = MoCoV3SSLModel(config)
-        self.projector = self._build_mlp("projection")
-        self.predictor = self._build_mlp("prediction")
-        self.momentum_encoder = MoCoV3SSLModel(config)
-        self.momentum_projector = self._build_mlp("projection")
-        self.freeze_targets()
+        self.build_networks(MoCoV3SSLModel)
         if config.freeze_patch_projection and config.backbone_config is None:  # official --stop-grad-conv1
             self.encoder.embeddings.patch_embeddings.projection.requires_grad_(False)
         self.post_init()
-
-    def _build_mlp(self, kind: str) -> BatchNormMLP:
-        """Official `_build_mlp`: linears without bias, BatchNorm + ReLU between them, a last BatchNorm without
-        scale or shift (kept for the ViT's predictor too)."""
-        return build_head(self.config, kind, last_norm="plain")
-
-    def train(self, mode: bool = True):
-        super().train(mode)  # the momentum encoder stays in eval mode (no drop-path)
-        # The momentum projector's BatchNorm normalises with batch statistics in training, as the official momentum
-        # encoder (in train mode); its running statistics come from its own forwards (the EMA moves parameters only).
-        self.momentum_projector.train(mode)
-        return self
-
-    def embed_views(self, global_crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """global_crops [B, 2, C, H, W] -> queries (predictor outputs) and keys (momentum projector outputs, no
-        gradient), each [B, 2, P]. The heads run once per view, as the official forward."""
-        queries = per_view(self.predictor, per_view(self.projector, pooled_views(self.encoder, global_crops)))
-        with torch.no_grad():
-            keys = per_view(self.momentum_projector, pooled_views(self.momentum_encoder, global_crops))
-        return queries.transpose(0, 1), keys.transpose(0, 1)
 
     def forward(
         self,

@@ -49,6 +49,7 @@ class SimCLRSSLForPreTraining(SimCLRSSLPreTrainedModel):
     """Encoder (published) + BatchNorm projection head; no second network."""
 
     main_input_name = "global_crops"
+    compared_output = "projection"  # what `embed_views`' second output is, in words (demo captions)
 
     def __init__(self, config: SimCLRSSLConfig):
         super().__init__(config)
