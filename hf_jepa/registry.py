@@ -41,6 +41,10 @@ from .models import (
     IJEPASSLForImageClassification,
     IJEPASSLForPreTraining,
     IJEPASSLModel,
+    LeJEPASSLConfig,
+    LeJEPASSLForImageClassification,
+    LeJEPASSLForPreTraining,
+    LeJEPASSLModel,
     MAESSLConfig,
     MAESSLForImageClassification,
     MAESSLForPreTraining,
@@ -158,6 +162,34 @@ def simclr_views(config, processor, crop_scale=None, horizontal_flip=None):
         global_blur_p=(blur, blur),
         global_solarize_p=(0.0, 0.0),
         **({} if blur > 0 else {"blur_sigma": None}),
+    )
+
+
+def lejepa_views(config, processor, crop_scale=None, horizontal_flip=None):
+    """LeJEPA's views (official minimal script's augmentations) as multi-crop: `num_global_crops` global and
+    `num_local_crops` local crops, every one with flip, colour jitter (0.8, 0.8, 0.8, 0.2) p 0.8, grayscale p 0.2,
+    Gaussian blur p 0.5 and solarisation p 0.2."""
+    from .engine.views import MultiCropViews
+
+    height, width = _image_size(processor)
+    if height != width:
+        raise ValueError(f"Multi-crop views are square: the processor's size must be square, got {height}x{width}.")
+    return MultiCropViews(
+        global_size=height,
+        local_size=config.local_crop_size,
+        num_local_crops=config.num_local_crops,
+        global_scale=tuple(crop_scale or config.crop_scale),
+        local_scale=tuple(config.local_crop_scale),
+        mean=tuple(processor.image_mean),
+        std=tuple(processor.image_std),
+        horizontal_flip=True if horizontal_flip is None else horizontal_flip,
+        num_global_crops=config.num_global_crops,
+        blur_sigma=tuple(sigma * height / 224 for sigma in OFFICIAL_BLUR_SIGMA),
+        color_jitter_params=(0.8, 0.8, 0.8, 0.2),
+        global_blur_p=(0.5, 0.5),
+        global_solarize_p=(0.2, 0.2),
+        local_blur_p=(0.5, 0.5),
+        local_solarize_p=(0.2, 0.2),
     )
 
 
@@ -359,6 +391,31 @@ METHODS: dict[str, Method] = {
         views_help="crop scale 0.08-1, flip, BYOL's asymmetric photometric augmentations",
         # Official: target EMA 0.996 -> 1 (cosine).
         training_defaults=dict(ema_momentum=0.996, ema_schedule="cosine"),
+        exporters={"transformers": "hf_jepa.hub.export:JOINT_EMBEDDING_EXPORT"},
+        prediction_view="hf_jepa.demo.predictions:predict_joint_embedding",
+    ),
+    "lejepa": Method(
+        name="lejepa",
+        title="LeJEPA",
+        summary="pull every view's projection to the mean of the global views' and keep each view's projections an "
+        "isotropic Gaussian (SIGReg); no EMA, no stop-gradient",
+        config_class=LeJEPASSLConfig,
+        model_class=LeJEPASSLModel,
+        pretraining_class=LeJEPASSLForPreTraining,
+        classification_class=LeJEPASSLForImageClassification,
+        processor_class=SSLImageProcessor,
+        # DINO's tiny multi-crop (2 + 4 views, 16 px locals); the minimal script's small projection (16) and weights.
+        default_config=dict(
+            _TINY_VIT,
+            projection_hidden_size=256,
+            projection_size=16,
+            num_local_crops=4,
+            local_crop_size=16,
+        ),
+        train_views=lejepa_views,
+        views_help="2 global (scale 0.3-1) + local crops, flip, SimCLR-strength colour, blur p 0.5, solarize p 0.2",
+        # Official minimal script: AdamW, weight decay 0.05 (constant).
+        training_defaults=dict(weight_decay=0.05, weight_decay_end=None),
         exporters={"transformers": "hf_jepa.hub.export:JOINT_EMBEDDING_EXPORT"},
         prediction_view="hf_jepa.demo.predictions:predict_joint_embedding",
     ),

@@ -119,7 +119,8 @@ class MultiCropViews:
     solarize p 0 / 0.2) and, with `color_jitter_params=(0.8, 0.8, 0.8, 0.2)` and `global_blur_p=(0.5, 0.5)`,
     `global_solarize_p=(0.0, 0.0)`, SimCLR's. `color_jitter_params`: ColorJitter's (brightness, contrast,
     saturation, hue) ranges; `global_blur_p`, `global_solarize_p`: probabilities of blur / solarize for (each image's
-    first global crop, its other global crops). Their defaults are DINO's.
+    first global crop, its other global crops); `local_blur_p`, `local_solarize_p` the same for the local crops.
+    Their defaults are DINO's.
 
     Input `images` [B, C, H, W] are normalised with (mean, std), as the collator gives them; views come back
     normalised the same way: {"global_crops": [B, G, C, g, g], "local_crops": [B, L, C, l, l]} ("local_crops" absent
@@ -144,6 +145,8 @@ class MultiCropViews:
         color_jitter_params=(0.4, 0.4, 0.2, 0.1),
         global_blur_p=(1.0, 0.1),
         global_solarize_p=(0.0, 0.2),
+        local_blur_p=(0.5, 0.5),
+        local_solarize_p=(0.0, 0.0),
     ):
         for name, size in (("global_size", global_size), ("local_size", local_size)):
             if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
@@ -183,7 +186,8 @@ class MultiCropViews:
         # other globals as crop 2; every local crop alike.
         self.global_blur_p = _check_probabilities("global_blur_p", global_blur_p)
         self.global_solarize_p = _check_probabilities("global_solarize_p", global_solarize_p)
-        self.local_blur_p, self.local_solarize_p = (0.5, 0.5), (0.0, 0.0)
+        self.local_blur_p = _check_probabilities("local_blur_p", local_blur_p)
+        self.local_solarize_p = _check_probabilities("local_solarize_p", local_solarize_p)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         """images [B, C, H, W] (normalised) -> {"global_crops": [B, G, C, g, g], "local_crops": [B, L, C, l, l]}."""

@@ -3,6 +3,7 @@ from .configuration_dino import DINOSSLConfig
 from .configuration_ijepa import IJEPASSLConfig, IJepaSSLConfig
 from .configuration_jepa import JEPAConfig
 from .configuration_joint_embedding import JointEmbeddingConfig
+from .configuration_lejepa import LeJEPASSLConfig
 from .configuration_mae import MAESSLConfig
 from .configuration_mocov3 import MoCoV3SSLConfig
 from .configuration_simclr import SimCLRSSLConfig
@@ -40,6 +41,13 @@ from .modeling_ijepa import (
 )
 from .modeling_jepa import JEPAForPreTrainingBase, JEPAPreTrainedModel
 from .modeling_joint_embedding import JointEmbeddingPreTrainedModel
+from .modeling_lejepa import (
+    LeJEPASSLForImageClassification,
+    LeJEPASSLForPreTraining,
+    LeJEPASSLForPreTrainingOutput,
+    LeJEPASSLModel,
+    LeJEPASSLPreTrainedModel,
+)
 from .modeling_mae import (
     MAESSLForImageClassification,
     MAESSLForPreTraining,
@@ -76,6 +84,7 @@ from .modeling_vjepa import (
     VJEPASSLPreTrainedModel,
 )
 from .predictor import MaskedTokenPredictor
+from .sigreg import SIGReg
 from .video_processing_ssl import SSLVideoProcessor
 
 __all__ = [
@@ -113,6 +122,12 @@ __all__ = [
     "JEPAPreTrainedModel",
     "JointEmbeddingConfig",
     "JointEmbeddingPreTrainedModel",
+    "LeJEPASSLConfig",
+    "LeJEPASSLForImageClassification",
+    "LeJEPASSLForPreTraining",
+    "LeJEPASSLForPreTrainingOutput",
+    "LeJEPASSLModel",
+    "LeJEPASSLPreTrainedModel",
     "MAESSLConfig",
     "MAESSLForImageClassification",
     "MAESSLForPreTraining",
@@ -130,6 +145,7 @@ __all__ = [
     "MultiBlockMaskGenerator",
     "RandomMask",
     "RandomMaskGenerator",
+    "SIGReg",
     "SSLImageProcessor",
     "SSLModelWithEMATarget",
     "SSLPreTrainedModel",

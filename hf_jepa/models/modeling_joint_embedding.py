@@ -75,18 +75,19 @@ def check_two_views(
     local_crops: torch.Tensor | None,
     pixel_values: torch.Tensor | None,
     title: str,
-    needs_negatives: bool,
+    needs_negatives: bool = False,
+    exact: bool = True,
 ) -> None:
-    """Clear errors, naming the argument, for what the two-view objectives cannot take: other than exactly two views,
-    local crops, or a global batch of one image (no negatives to contrast with; nothing for the heads' BatchNorm to
-    normalise over)."""
+    """Clear errors, naming the argument, for what the joint-embedding objectives cannot take: fewer than two views
+    (with `exact`: other than exactly two, or local crops), or a global batch of one image (no negatives to contrast
+    with; nothing for the heads' BatchNorm to normalise over)."""
     check_crops(config, global_crops, local_crops, min_global_crops=2, pixel_values=pixel_values)
-    if global_crops.shape[1] != 2:
+    if exact and global_crops.shape[1] != 2:
         raise ValueError(
             f"{title} compares exactly two views of each image: `global_crops` must be [batch, 2, channels, height, "
             f"width], got {global_crops.shape[1]} views."
         )
-    if local_crops is not None and local_crops.shape[1] > 0:
+    if exact and local_crops is not None and local_crops.shape[1] > 0:
         raise ValueError(f"{title} uses two views of each image and no local crops: pass `local_crops=None`.")
     if global_crops.shape[0] * world_size() < 2:
         why = "its contrastive loss needs the other images as negatives" if needs_negatives else ""
