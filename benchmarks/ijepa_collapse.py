@@ -1,9 +1,11 @@
 """Does the default I-JEPA main job collapse, and which setting of the same budget does not? Each variant is the main
-job (`hf-jepa pretrain --method ijepa`, 300 steps of 128 digits) with one change; the table gives the collapse
-monitor (feature std of the frozen features against the run's own initial weights), kNN / linear probe against the
-initial weights and the raw pixels.
+job (`hf-jepa pretrain --method ijepa`, 300 steps of 128 digits, or `--max_steps`) with one change, among them SIGReg
+instead of the EMA target (LeJEPA / LeWorldModel's anti-collapse); the table gives the collapse monitor (feature std
+of the frozen features against the run's own initial weights), kNN / linear probe against the initial weights and
+the raw pixels.
 
-Run: `python benchmarks/ijepa_collapse.py` (about 2-3 minutes per variant on 2 CPU cores).
+Run: `python benchmarks/ijepa_collapse.py` (about 2-3 minutes per variant on 2 CPU cores), e.g.
+`--variants default sigreg --max_steps 1000` for the longer comparison.
 """
 
 import json
@@ -15,14 +17,16 @@ from pathlib import Path
 import torch
 from _results import make_parser, markdown_table, report
 
-VARIANTS = {
-    "default (lr 1e-3, EMA 0.996 -> 1, wd 0.04 -> 0.4)": [],
-    "lr 5e-4": ["--learning_rate", "5e-4"],
-    "EMA 0.999 -> 1": ["--ema_momentum", "0.999"],
-    "weight decay 0.04 constant": ["--weight_decay_end", "0.04"],
-    "lr 5e-4, EMA 0.999 -> 1, wd 0.04 constant": [
-        "--learning_rate", "5e-4", "--ema_momentum", "0.999", "--weight_decay_end", "0.04",
-    ],
+VARIANTS = {  # short name: (what the table says, the command-line change)
+    "default": ("default (lr 1e-3, EMA 0.996 -> 1, wd 0.04 -> 0.4)", []),
+    "sigreg": ("SIGReg (lambda 0.05) instead of the EMA", ["--config_overrides", "sigreg_weight=0.05"]),
+    "lr": ("lr 5e-4", ["--learning_rate", "5e-4"]),
+    "ema": ("EMA 0.999 -> 1", ["--ema_momentum", "0.999"]),
+    "wd": ("weight decay 0.04 constant", ["--weight_decay_end", "0.04"]),
+    "all": (
+        "lr 5e-4, EMA 0.999 -> 1, wd 0.04 constant",
+        ["--learning_rate", "5e-4", "--ema_momentum", "0.999", "--weight_decay_end", "0.04"],
+    ),
 }  # fmt: skip
 
 
@@ -35,11 +39,14 @@ def run(arguments: list[str], output_dir: Path) -> dict:
 def main() -> None:
     parser = make_parser(__doc__)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--max_steps", type=int, default=300, help="Steps of every variant (the main job: 300).")
     args = parser.parse_args()
+    steps = ["--max_steps", str(args.max_steps)]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for index, name in enumerate(args.variants):
-            results = run(VARIANTS[name], Path(folder) / str(index))
+        for index, short in enumerate(args.variants):
+            name, change = VARIANTS[short]
+            results = run(change + steps, Path(folder) / str(index))
             rows.append(
                 [
                     name,
@@ -53,10 +60,12 @@ def main() -> None:
             print(rows[-1], flush=True)
     headers = ["variant", "feature std (own init)", "collapsing", "kNN / probe", "own init", "raw pixels"]
     body = (
-        "The I-JEPA main job with one change at a time (same data, 300 steps × 128, seed 42); collapsing = the "
-        "features' spread across images under half of the initial weights'.\n\n" + markdown_table(headers, rows)
+        f"The I-JEPA main job with one change at a time (same data, {args.max_steps} steps × 128, seed 42); "
+        "collapsing = the features' spread across images under half of the initial weights'.\n\n"
+        + markdown_table(headers, rows)
     )
-    report(args, "I-JEPA main job: collapse against the initial weights", [torch.device("cpu")], body)
+    title = "I-JEPA main job: collapse against the initial weights"
+    report(args, title if args.max_steps == 300 else f"{title}, {args.max_steps} steps", [torch.device("cpu")], body)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from .distributed import gather_no_grad, gather_with_grad, rank
+from .distributed import gather_no_grad, gather_with_grad, is_distributed, rank
 
 _LATENT_LOSSES = {"smooth_l1": F.smooth_l1_loss, "l1": F.l1_loss, "l2": F.mse_loss}
 
@@ -100,3 +100,12 @@ def normalized_std(embeddings: torch.Tensor) -> torch.Tensor:
     """Collapse monitor: the std over the batch of the L2-normalised embeddings [B, P], averaged over dimensions
     (0 when every image maps to one point; about 1 / sqrt(P) when they spread over the sphere)."""
     return F.normalize(embeddings.detach().float(), dim=-1).std(dim=0).mean()
+
+
+def sigreg_of_step(sigreg, z: torch.Tensor, step: int | None = None, generator=None) -> torch.Tensor:
+    """SIGReg of z with the slices of optimizer `step` (the same on every process: what `SSLTrainer` passes). Without
+    a step, a `generator` in one process draws them (the same generator, the same value); else SIGReg's own call
+    counter does. A generator is never used under torch.distributed: it may differ per process."""
+    if step is None and generator is not None and not is_distributed():
+        return sigreg(z, generator=generator)
+    return sigreg(z, step=step)

@@ -83,7 +83,7 @@ class IJEPASSLForPreTraining(IJEPASSLPreTrainedModel, JEPAForPreTrainingBase):
             )
         num_targets, target_len = target_idx.shape[1:]
 
-        full = self.target_embeddings(pixel_values)  # [B, N, D]
+        full, pooled = self.target_pass(pixel_values)  # [B, N, D], [B, D]
         targets = gather_tokens(full, target_idx.flatten(1)).view(batch, num_targets, target_len, -1)  # [B, T, Kt, D]
         context = self.context_embeddings(pixel_values, context_idx)  # [B, Kc, D]
         # One predictor pass per target block, batched: each block only sees the context and its own queries.
@@ -95,6 +95,7 @@ class IJEPASSLForPreTraining(IJEPASSLPreTrainedModel, JEPAForPreTrainingBase):
             "target_std": target_std(targets),
             "context_tokens": torch.full((), float(context_idx.shape[1]), device=loss.device),  # no host copy
         }
+        loss = self.with_sigreg(loss, logs, pooled, kwargs.get("sigreg_step"), generator)
         output = IJEPASSLForPreTrainingOutput(
             loss=loss,
             logs=logs,

@@ -5,9 +5,10 @@ import torch
 import torch.nn as nn
 
 from .configuration_jepa import JEPAConfig
-from .losses import normalized_targets
+from .losses import normalized_targets, sigreg_of_step
 from .modeling_ssl_vit import SSLModelWithEMATarget, SSLPreTrainedModel, SSLViTModel
 from .predictor import MaskedTokenPredictor
+from .sigreg import SIGReg
 from .vit import TransformerBlock
 
 
@@ -23,29 +24,58 @@ class JEPAPreTrainedModel(SSLPreTrainedModel):
 
 class JEPAForPreTrainingBase(JEPAPreTrainedModel, SSLModelWithEMATarget):
     """Context encoder (trained) + predictor + EMA target encoder (`encoder`, the published one, what the papers
-    evaluate). A method sets `encoder_class` and writes its forward: masks, context pass, predictor, loss."""
+    evaluate). With `config.sigreg_weight > 0` there is one encoder (`encoder`, trained, its own target) and SIGReg
+    instead of the EMA. A method sets `encoder_class` and writes its forward: masks, context pass, predictor, loss
+    (`with_sigreg` adds the regulariser)."""
 
     encoder_class: type[SSLViTModel] = SSLViTModel
     ema_pairs = (("context_encoder", "encoder"),)
 
     def __init__(self, config: JEPAConfig, num_mask_tokens: int = 1):
         super().__init__(config)
-        self.encoder = self.encoder_class(config)  # EMA target: sees the whole input
-        self.context_encoder = self.encoder_class(config)
+        self.encoder = self.encoder_class(config)  # the target: sees the whole input
+        if self.uses_sigreg:
+            self.ema_pairs = ()  # no EMA copy: the encoder is trained, context and target alike
+            self.sigreg = SIGReg(num_slices=config.sigreg_num_slices)
+        else:
+            self.context_encoder = self.encoder_class(config)
         self.predictor = MaskedTokenPredictor.for_latent_prediction(config, num_mask_tokens=num_mask_tokens)
         self.freeze_targets()
 
-    @torch.no_grad()
+    @property
+    def uses_sigreg(self) -> bool:
+        return self.config.sigreg_weight > 0
+
+    def scheduled_inputs(self, step: int) -> dict[str, int]:
+        """SIGReg's slices of this optimizer step (the same on every process)."""
+        return {"sigreg_step": step} if self.uses_sigreg else {}
+
+    def target_pass(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The targets of every token -> [B, N, D]: layer-normed (no affine) target-encoder outputs of the whole input,
+        prefix tokens dropped; and its pooled feature [B, D]. Without gradient under the EMA; with SIGReg the targets
+        train end to end (LeWorldModel)."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.uses_sigreg):
+            output = self.encoder(inputs, return_dict=True)
+            targets = normalized_targets(output.last_hidden_state[:, self.config.num_prefix_tokens :])
+        return targets, output.pooler_output
+
     def target_embeddings(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The targets of every token: layer-normed (no affine) EMA-encoder outputs of the whole input, prefix tokens
-        dropped -> [B, N, D]."""
-        hidden = self.encoder(inputs, return_dict=True).last_hidden_state
-        return normalized_targets(hidden[:, self.config.num_prefix_tokens :])
+        return self.target_pass(inputs)[0]
 
     def context_embeddings(self, inputs: torch.Tensor, context_idx: torch.Tensor) -> torch.Tensor:
         """The context encoder's outputs at the kept tokens context_idx [B, Kc] -> [B, Kc, D]."""
-        hidden = self.context_encoder(inputs, keep_indices=context_idx, return_dict=True).last_hidden_state
+        encoder = self.encoder if self.uses_sigreg else self.context_encoder
+        hidden = encoder(inputs, keep_indices=context_idx, return_dict=True).last_hidden_state
         return hidden[:, self.config.num_prefix_tokens :]
+
+    def with_sigreg(self, loss, logs: dict, pooled: torch.Tensor, step: int | None, generator) -> torch.Tensor:
+        """The loss itself under the EMA; with SIGReg (1 - lambda) * loss + lambda * SIGReg(pooled), logged."""
+        if not self.uses_sigreg:
+            return loss
+        sigreg = sigreg_of_step(self.sigreg, pooled, step, generator)
+        logs["loss_sigreg"] = sigreg.detach()
+        weight = self.config.sigreg_weight
+        return (1 - weight) * loss + weight * sigreg
 
 
 def target_std(targets: torch.Tensor) -> torch.Tensor:

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from .configuration_lejepa import LeJEPASSLConfig
-from .distributed import is_distributed
-from .losses import normalized_std
+from .losses import normalized_std, sigreg_of_step
 from .modeling_backbones import SSLEncoder
 from .modeling_joint_embedding import JointEmbeddingPreTrainedModel, build_head, check_two_views
 from .modeling_ssl_vit import SSLPreTrainingOutput, SSLViTForImageClassification
@@ -102,10 +101,7 @@ class LeJEPASSLForPreTraining(LeJEPASSLPreTrainedModel):
         projections = self.project(global_crops, local_crops)  # [V, B, P]
         center = projections[: global_crops.shape[1]].mean(0)  # the global views' mean: every view's target
         prediction = (projections - center).square().mean()
-        if sigreg_step is None and generator is not None and not is_distributed():
-            sigreg = self.sigreg(projections, generator=generator)
-        else:  # a step every process agrees on: the same slices everywhere (a generator may differ per process)
-            sigreg = self.sigreg(projections, step=sigreg_step)
+        sigreg = sigreg_of_step(self.sigreg, projections, sigreg_step, generator)
         weight = self.config.sigreg_weight
         loss = (1 - weight) * prediction + weight * sigreg
         flat = projections.flatten(0, 1)

@@ -149,7 +149,7 @@ class VJEPASSLForPreTraining(VJEPASSLPreTrainedModel, JEPAForPreTrainingBase):
         if len(masks) != len(self.config.mask_sets):
             raise ValueError(f"`masks` has {len(masks)} mask sets, the model has {len(self.config.mask_sets)}.")
 
-        full = self.target_embeddings(clip)  # [B, N, D]
+        full, pooled = self.target_pass(clip)  # [B, N, D], [B, D]
         predictions, targets, losses = [], [], []
         for index, (context_idx, target_idx) in enumerate(masks):  # one pass per mask set, as officially
             if context_idx.ndim != 2 or target_idx.ndim != 2 or len(context_idx) != batch or len(target_idx) != batch:
@@ -167,6 +167,7 @@ class VJEPASSLForPreTraining(VJEPASSLPreTrainedModel, JEPAForPreTrainingBase):
 
         logs = {f"loss_mask_set_{i}": part.detach() for i, part in enumerate(losses)}
         logs["target_std"] = target_std(full)
+        loss = self.with_sigreg(loss, logs, pooled, kwargs.get("sigreg_step"), generator)
         output = VJEPASSLForPreTrainingOutput(
             loss=loss, logs=logs, predictions=tuple(predictions), targets=tuple(targets), masks=tuple(masks)
         )

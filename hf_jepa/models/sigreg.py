@@ -43,13 +43,14 @@ class SIGReg(nn.Module):
         (|phi_N(-t) - phi(-t)| = |conj(phi_N(t)) - phi(t)| since phi is real), so the integral over [-t_max, t_max]
         is twice the one over [0, t_max]; doubling the trapezoid rule of [0, t_max] gives the knot t = 0 weight
         dt (it is its own mirror; the integrand is 0 there anyway, phi_N(0) = phi(0) = 1) and every other knot 2 dt
-        except t_max (dt): exactly the symmetric trapezoid rule on 2 * num_knots - 1 knots over [-t_max, t_max]. Why it is the default: it is the rule of the official
-        code LeJEPA and LeWorldModel train with (so our statistic and lambda mean what theirs do), and for the same
-        17 cosine/sine evaluations its spacing (0.19 against the paper's 0.625) resolves the characteristic function
-        of widely spread projections: measured against the integral over the whole line, 17 knots on [0, 3] are
-        within 2% for projections of scale 3 to 10 (embeddings far from unit scale) where the paper's 17 on
-        [-5, 5] are 10% to 27% off (aliasing). The price is the window's tail beyond |t| = 3 (exp(-9/2) = 0.011),
-        left out: 0.5% to 1% low for near-Gaussian or collapsed batches, where the paper's rule is within 1e-5.
+        except t_max (dt): exactly the symmetric trapezoid rule on 2 * num_knots - 1 knots over [-t_max, t_max].
+        Why it is the default: it is the rule of the official code LeJEPA and LeWorldModel train with (so our
+        statistic and lambda mean what theirs do), and for the same 17 cosine/sine evaluations its spacing (0.19
+        against the paper's 0.625) resolves the characteristic function of widely spread projections: measured
+        against the integral over the whole line, 17 knots on [0, 3] are within 2% for projections of scale 3 to 10
+        (embeddings far from unit scale) where the paper's 17 on [-5, 5] are 10% to 27% off (aliasing). The price
+        is the window's tail beyond |t| = 3 (exp(-9/2) = 0.011), left out: 0.5% to 1% low for near-Gaussian or
+        collapsed batches, where the paper's rule is within 1e-5.
       - "full": knots on [-t_max, t_max] with plain trapezoid weights, the paper's Algorithm 1 (`t_max` = 5, 17
         knots: `SIGReg(integration="full", t_max=5.0)`). `num_knots` must be odd so that t = 0 is a knot, as in the
         paper: the rule is then the mirror image of the "half" rule on (num_knots + 1) / 2 knots, and both settings
