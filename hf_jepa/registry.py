@@ -308,7 +308,7 @@ METHODS: dict[str, Method] = {
         # Official DINO: cosine EMA 0.996 -> 1, gradient clipping 3.0. Batch 64: its 2 global + 4 local views per
         # image cost ~2.5x an I-JEPA step, and the default run must stay within minutes.
         training_defaults=dict(per_device_train_batch_size=64, ema_schedule="cosine", max_grad_norm=3.0),
-        exporters={"transformers": "hf_jepa.hub.export:DINO_EXPORT"},
+        exporters={"transformers": "hf_jepa.hub.export:DINOV2_EXPORT"},
         converter="hf_jepa.hub.converters.dino:convert_dino",
         prediction_view="hf_jepa.demo.predictions:predict_dino",
     ),
@@ -357,7 +357,7 @@ METHODS: dict[str, Method] = {
         train_views=simclr_views,
         views_help="crop scale 0.08-1, flip, SimCLR's colour distortion and blur",
         training_defaults=dict(),
-        exporters={"transformers": "hf_jepa.hub.export:JOINT_EMBEDDING_EXPORT"},
+        exporters={"transformers": "hf_jepa.hub.export:DINOV2_EXPORT"},
         prediction_view="hf_jepa.demo.predictions:predict_joint_embedding",
     ),
     "mocov3": Method(
@@ -374,7 +374,7 @@ METHODS: dict[str, Method] = {
         views_help="crop scale 0.08-1, flip, BYOL's asymmetric photometric augmentations",
         # Official ViT recipe: momentum 0.99 -> 1 (cosine), AdamW weight decay 0.1 (constant).
         training_defaults=dict(ema_momentum=0.99, ema_schedule="cosine", weight_decay=0.1, weight_decay_end=None),
-        exporters={"transformers": "hf_jepa.hub.export:JOINT_EMBEDDING_EXPORT"},
+        exporters={"transformers": "hf_jepa.hub.export:DINOV2_EXPORT"},
         prediction_view="hf_jepa.demo.predictions:predict_joint_embedding",
     ),
     "byol": Method(
@@ -391,7 +391,7 @@ METHODS: dict[str, Method] = {
         views_help="crop scale 0.08-1, flip, BYOL's asymmetric photometric augmentations",
         # Official: target EMA 0.996 -> 1 (cosine).
         training_defaults=dict(ema_momentum=0.996, ema_schedule="cosine"),
-        exporters={"transformers": "hf_jepa.hub.export:JOINT_EMBEDDING_EXPORT"},
+        exporters={"transformers": "hf_jepa.hub.export:DINOV2_EXPORT"},
         prediction_view="hf_jepa.demo.predictions:predict_joint_embedding",
     ),
     "lejepa": Method(
@@ -416,7 +416,7 @@ METHODS: dict[str, Method] = {
         views_help="2 global (scale 0.3-1) + local crops, flip, SimCLR-strength colour, blur p 0.5, solarize p 0.2",
         # Official minimal script: AdamW, weight decay 0.05 (constant).
         training_defaults=dict(weight_decay=0.05, weight_decay_end=None),
-        exporters={"transformers": "hf_jepa.hub.export:JOINT_EMBEDDING_EXPORT"},
+        exporters={"transformers": "hf_jepa.hub.export:DINOV2_EXPORT"},
         prediction_view="hf_jepa.demo.predictions:predict_joint_embedding",
     ),
 }

@@ -150,3 +150,18 @@ def test_card_of_a_cnn_run_describes_the_cnn_and_its_export(tmp_path):
     assert "# SimCLR ResNet (16 features)" in card and "transformers' `ResNetModel` (a CNN: `resnet`" in card
     assert "from transformers import AutoImageProcessor, ResNetModel  # no hf_jepa needed" in card
     assert "Vision Transformer" not in card
+
+
+def test_dino_takes_a_cnn_backbone_too(tmp_path):
+    method = METHODS["dino"]
+    config = method.config_class(**{**method.default_config, "backbone_config": tiny_resnet(), "head_output_size": 64})
+    model = method.pretraining_class(config).train()
+    assert config.pooled_size == 16 and isinstance(model.encoder.backbone, ResNetModel)
+    assert model.encoder.training  # the CNN teacher normalises with batch statistics
+    global_crops = torch.randn(4, 2, 3, 32, 32)
+    local_crops = torch.randn(4, 2, 3, 16, 16)
+    outputs = model(global_crops=global_crops, local_crops=local_crops)
+    outputs.loss.backward()
+    assert torch.isfinite(outputs.loss)
+    model.save_pretrained(tmp_path / "run")
+    assert export_to_transformers(str(tmp_path / "run"), str(tmp_path / "native")).target == "ResNetModel"

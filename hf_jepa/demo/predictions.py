@@ -145,6 +145,8 @@ def predict_ijepa(model: DemoModel, request: PredictionRequest) -> Prediction:
 @torch.no_grad()
 def predict_dino(model: DemoModel, request: PredictionRequest) -> Prediction:
     """Where the CLS token looks in the last block: one map per head, and their mean."""
+    if getattr(model.config, "backbone_config", None) is not None:
+        return Prediction(note=f"`{model.name}` has a CNN backbone: CLS attention maps are a ViT's, nothing to show.")
     grid = patch_grid(model)
     attention = cls_attention(model.encoder, model.pixel_values([request.image]))[0]  # [heads, N]
     maps = attention.view(-1, *grid).numpy()

@@ -309,8 +309,8 @@ def dino_to_transformers(encoder) -> Dinov2Model:
     return _build(Dinov2Model, native_config, state)
 
 
-def joint_embedding_to_transformers(encoder) -> PreTrainedModel:
-    """A SimCLR / MoCo v3 / BYOL encoder -> `Dinov2Model` (the shared ViT, CLS-pooled as DINO's) or, with a CNN
+def cls_vit_or_backbone_to_transformers(encoder) -> PreTrainedModel:
+    """A DINO / SimCLR / MoCo v3 / BYOL / LeJEPA encoder -> `Dinov2Model` (the shared ViT, CLS-pooled) or, with a CNN
     `backbone_config`, that transformers model itself (e.g. `ResNetModel`: its `pooler_output` flattened is ours)."""
     if getattr(encoder.config, "backbone_config", None) is None:
         return dino_to_transformers(encoder)
@@ -456,15 +456,9 @@ MAE_EXPORT = Exporter(
     "`AutoModelForPreTraining.from_pretrained(...)` (ViTMAEForPreTraining).",
     encoder_tokens=_mae_encoder_tokens,
 )
-DINO_EXPORT = Exporter(
+DINOV2_EXPORT = Exporter(
     "Dinov2Model",
-    dino_to_transformers,
-    needs_pretraining_model=False,
-    load_hint="`pooler_output` is the layer-normed CLS token, as ours.",
-)
-JOINT_EMBEDDING_EXPORT = Exporter(
-    "Dinov2Model",
-    joint_embedding_to_transformers,
+    cls_vit_or_backbone_to_transformers,
     needs_pretraining_model=False,
     load_hint="`pooler_output` is the layer-normed CLS token, as ours; a CNN backbone exports as its own class "
     "(e.g. ResNetModel), whose `pooler_output.flatten(1)` is our pooled feature.",
@@ -647,10 +641,9 @@ def export_to_transformers(model_dir: str, output_dir: str, format: str = "trans
 
 
 __all__ = [
-    "DINO_EXPORT",
+    "DINOV2_EXPORT",
     "FORMATS",
     "IJEPA_EXPORT",
-    "JOINT_EMBEDDING_EXPORT",
     "MAE_ENCODER_EXPORT",
     "MAE_EXPORT",
     "VJEPA_EXPORT",
@@ -661,7 +654,7 @@ __all__ = [
     "export_to_transformers",
     "exporter_for",
     "ijepa_to_transformers",
-    "joint_embedding_to_transformers",
+    "cls_vit_or_backbone_to_transformers",
     "load_for_export",
     "mae_encoder_to_transformers",
     "mae_to_transformers",

@@ -3,6 +3,8 @@ ConvNeXt, ...) named by a method config's `backbone_config`, and the names `--ba
 
 from transformers import AutoConfig, ConvNextConfig, PreTrainedConfig, ResNetConfig
 
+from .configuration_ssl_vit import SSLViTConfig
+
 
 def _resnet(layer_type: str, depths: list[int], widths: list[int]) -> ResNetConfig:
     return ResNetConfig(layer_type=layer_type, depths=depths, hidden_sizes=widths, downsample_in_bottleneck=False)
@@ -49,4 +51,31 @@ def pooled_width(backbone_config: PreTrainedConfig) -> int:
     return width
 
 
-__all__ = ["BACKBONES", "backbone_config_from", "pooled_width"]
+class BackboneViTConfig(SSLViTConfig):
+    r"""
+    Base of the configs whose methods need no token masking and so take any encoder (never registered on its own).
+
+    Args:
+        backbone_config (`PreTrainedConfig`, `dict` or `str`, *optional*): a transformers vision model with a pooled
+            output to use as the encoder instead of the shared ViT (e.g. `ResNetConfig()`, `ConvNextConfig()`, or a
+            name of `BACKBONES` such as `"resnet50"`); the ViT fields then only set the image size. Its export is that
+            transformers model itself.
+    """
+
+    sub_configs = {"backbone_config": AutoConfig}
+
+    backbone_config: dict | PreTrainedConfig | str | None = None
+
+    def __post_init__(self, **kwargs):
+        self.backbone_config = backbone_config_from(self.backbone_config)
+        if self.backbone_config is not None:
+            pooled_width(self.backbone_config)  # a clear error now for a backbone without a feature width
+        super().__post_init__(**kwargs)
+
+    @property
+    def pooled_size(self) -> int:
+        """Width of the encoder's pooled feature, what the heads and a classifier read."""
+        return self.hidden_size if self.backbone_config is None else pooled_width(self.backbone_config)
+
+
+__all__ = ["BACKBONES", "BackboneViTConfig", "backbone_config_from", "pooled_width"]

@@ -1,9 +1,9 @@
 """DINO configuration: the shared ViT plus the projection head, temperatures, centering and multi-crop sizes."""
 
-from .configuration_ssl_vit import SSLViTConfig
+from .configuration_backbones import BackboneViTConfig
 
 
-class DINOSSLConfig(SSLViTConfig):
+class DINOSSLConfig(BackboneViTConfig):
     r"""
     Configuration of [`DINOSSLForPreTraining`] (Caron et al., 2021). Defaults follow the official ViT-B/16 recipe.
 
@@ -28,6 +28,7 @@ class DINOSSLConfig(SSLViTConfig):
         local_crop_size (`int`, defaults to 96): side of the local views.
         global_crop_scale (pair, defaults to (0.4, 1.0)): area range of global crops.
         local_crop_scale (pair, defaults to (0.05, 0.4)): area range of local crops.
+        backbone_config: a CNN encoder instead of the ViT (`BackboneViTConfig`; the official ResNet-50 DINO).
     """
 
     model_type = "dino_ssl"

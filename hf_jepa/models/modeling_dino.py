@@ -11,12 +11,12 @@ from transformers import initialization as init
 from .configuration_dino import DINOSSLConfig
 from .heads import DINOHead, WeightNormLinear
 from .losses import dino_cross_entropy
+from .modeling_backbones import SSLEncoder
 from .modeling_ssl_vit import (
     SSLModelWithEMATarget,
     SSLPreTrainedModel,
     SSLPreTrainingOutput,
     SSLViTForImageClassification,
-    SSLViTModel,
 )
 from .multi_crop import check_crops, views_first
 
@@ -35,7 +35,7 @@ class DINOSSLPreTrainedModel(SSLPreTrainedModel):
                 init.zeros_(buffer)
 
 
-class DINOSSLModel(DINOSSLPreTrainedModel, SSLViTModel):
+class DINOSSLModel(DINOSSLPreTrainedModel, SSLEncoder):
     """The DINO encoder. Loaded from a pretraining folder it is the EMA teacher, the network DINO evaluates."""
 
 
@@ -82,7 +82,7 @@ class DINOSSLForPreTraining(DINOSSLPreTrainedModel, SSLModelWithEMATarget):
     @staticmethod
     def _build_head(config: DINOSSLConfig) -> DINOHead:
         return DINOHead(
-            config.hidden_size,
+            config.pooled_size,
             config.head_output_size,
             config.head_hidden_size,
             config.head_bottleneck_size,

@@ -15,16 +15,6 @@ class JointEmbeddingPreTrainedModel(SSLPreTrainedModel):
     """Weight init of the BatchNorm heads: BatchNorm at identity with fresh running statistics, head linears as the
     method's official code initialises them (`init_head_linear`)."""
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if getattr(self.config, "backbone_config", None) is not None:
-            # A CNN target normalises with its batch's statistics, as the online network and the official momentum /
-            # target encoders (run in training mode): its BatchNorm running statistics are never EMA'd, so in eval
-            # mode they would stay at their init. (A ViT target has no BatchNorm and stays in eval mode: no drop-path.)
-            for _, target_name in getattr(self, "ema_pairs", ()):
-                self.get_submodule(target_name).train(mode)
-        return self
-
     def init_head_linear(self, linear: nn.Linear) -> None:
         """Official init of a head's linear layer; the default is torch's `nn.Linear` init."""
         init.kaiming_uniform_(linear.weight, a=5**0.5)

@@ -258,8 +258,12 @@ class SSLModelWithEMATarget(SSLPreTrainedModel):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        for _, target_name in self.ema_pairs:  # targets never use dropout / drop-path
-            self.get_submodule(target_name).eval()
+        cnn = getattr(self.config, "backbone_config", None) is not None
+        for _, target_name in self.ema_pairs:
+            # A ViT target never uses dropout / drop-path. A CNN target normalises with its batch's statistics, as
+            # the online network and the official momentum / teacher encoders (run in training mode): its BatchNorm
+            # running statistics are never EMA'd, so in eval mode they would stay at their init.
+            self.get_submodule(target_name).train(mode and cnn)
         return self
 
     def _init_weights(self, module: nn.Module) -> None:
