@@ -1,6 +1,7 @@
 """DINO configuration: the shared ViT plus the projection head, temperatures, centering and multi-crop sizes."""
 
 from .configuration_backbones import BackboneViTConfig
+from .configuration_ssl_vit import check_local_crop_size
 
 
 class DINOSSLConfig(BackboneViTConfig):
@@ -65,11 +66,7 @@ class DINOSSLConfig(BackboneViTConfig):
         for name in ("teacher_temperature_warmup_steps", "freeze_last_layer_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}.")
-        if self.local_crop_size < 1 or self.local_crop_size > min(self.image_shape):
-            raise ValueError(
-                f"`local_crop_size` ({self.local_crop_size}) must be positive and at most the global crops' size "
-                f"{min(self.image_shape)} (`image_size`): local crops are the small views."
-            )
+        check_local_crop_size(self)
         if not 0.0 <= self.center_momentum <= 1.0:
             raise ValueError(f"`center_momentum` must be in [0, 1], got {self.center_momentum}.")
         super().__post_init__(**kwargs)

@@ -2,6 +2,7 @@
 weight and sketch."""
 
 from .configuration_joint_embedding import JointEmbeddingConfig, check_positive
+from .configuration_ssl_vit import check_local_crop_size
 
 
 class LeJEPASSLConfig(JointEmbeddingConfig):
@@ -50,11 +51,7 @@ class LeJEPASSLConfig(JointEmbeddingConfig):
         if self.num_local_crops < 0:
             raise ValueError(f"`num_local_crops` must be >= 0, got {self.num_local_crops}.")
         super().__post_init__(**kwargs)
-        if self.num_local_crops and not 0 < self.local_crop_size <= min(self.image_shape):
-            raise ValueError(
-                f"`local_crop_size` ({self.local_crop_size}) must be positive and at most the global crops' size "
-                f"{min(self.image_shape)} (`image_size`): local crops are the small views."
-            )
+        check_local_crop_size(self)
 
 
 __all__ = ["LeJEPASSLConfig"]

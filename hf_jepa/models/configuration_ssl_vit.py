@@ -153,4 +153,13 @@ class SSLViTConfig(PreTrainedConfig):
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
 
-__all__ = ["POSITION_EMBEDDING_TYPES", "SSLViTConfig", "check_heads"]
+def check_local_crop_size(config: SSLViTConfig) -> None:
+    """Multi-crop configs: local crops are the small views, at most the global crops' (`image_size`) side."""
+    if config.num_local_crops and not 0 < config.local_crop_size <= min(config.image_shape):
+        raise ValueError(
+            f"`local_crop_size` ({config.local_crop_size}) must be positive and at most the global crops' size "
+            f"{min(config.image_shape)} (`image_size`): local crops are the small views."
+        )
+
+
+__all__ = ["POSITION_EMBEDDING_TYPES", "SSLViTConfig", "check_heads", "check_local_crop_size"]
