@@ -87,9 +87,13 @@ def check_two_views(
         )
 
 
-def pooled_views(encoder: nn.Module, global_crops: torch.Tensor) -> torch.Tensor:
-    """global_crops [B, V, C, H, W] -> pooled features [V, B, D]: one batched encoder call for every view."""
+def pooled_views(encoder: nn.Module, global_crops: torch.Tensor, one_call: bool = True) -> torch.Tensor:
+    """global_crops [B, V, C, H, W] -> pooled features [V, B, D]: one batched encoder call for every view, or with
+    `one_call=False` one call per view (MoCo v3's and BYOL's official forwards: a CNN's BatchNorm then takes each
+    view's statistics, and the largest activations are half as big)."""
     batch, num_views = global_crops.shape[:2]
+    if not one_call:
+        return torch.stack([encoder(view, return_dict=True).pooler_output for view in global_crops.unbind(1)])
     return encoder(views_first(global_crops), return_dict=True).pooler_output.unflatten(0, (num_views, batch))
 
 
@@ -124,11 +128,12 @@ class OnlineAndTargetNetworks(SSLModelWithEMATarget):
 
     def embed_views(self, global_crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """global_crops [B, 2, C, H, W] -> online predictions and target projections (no gradient), each [B, 2, P].
-        The heads run once per view, as the official forwards."""
+        Encoders and heads run once per view, as the official forwards."""
         (_, target_encoder), (_, target_projector) = self.ema_pairs
-        online = per_view(self.predictor, per_view(self.projector, pooled_views(self.encoder, global_crops)))
+        features = pooled_views(self.encoder, global_crops, one_call=False)
+        online = per_view(self.predictor, per_view(self.projector, features))
         with torch.no_grad():
-            target_features = pooled_views(self.get_submodule(target_encoder), global_crops)
+            target_features = pooled_views(self.get_submodule(target_encoder), global_crops, one_call=False)
             target = per_view(self.get_submodule(target_projector), target_features)
         return online.transpose(0, 1), target.transpose(0, 1)
 
