@@ -94,9 +94,9 @@ def crop_flip_views(
 OFFICIAL_BLUR_SIGMA = (0.1, 2.0)
 
 
-def multi_crop_views(config, processor, crop_scale=None, horizontal_flip=None):
-    """DINO's 2 global + N local views with the official photometric augmentations; `crop_scale` sets the global
-    crops' scale range."""
+def _multi_crop(config, processor, global_scale, horizontal_flip, **photometric):
+    """`config.num_global_crops` global crops at the model's size (area range `global_scale`) and the config's local
+    crops, `MultiCropViews`' photometric pipeline with `photometric`'s settings (its defaults: DINO's)."""
     from .engine.views import MultiCropViews
 
     height, width = _image_size(processor)
@@ -108,7 +108,7 @@ def multi_crop_views(config, processor, crop_scale=None, horizontal_flip=None):
         global_size=height,
         local_size=config.local_crop_size,
         num_local_crops=config.num_local_crops,
-        global_scale=tuple(crop_scale or config.global_crop_scale),
+        global_scale=tuple(global_scale),
         local_scale=tuple(config.local_crop_scale),
         mean=tuple(processor.image_mean),
         std=tuple(processor.image_std),
@@ -116,7 +116,14 @@ def multi_crop_views(config, processor, crop_scale=None, horizontal_flip=None):
         num_global_crops=config.num_global_crops,
         # The official blur sigma (0.1-2 px) is for 224 px crops: scaled with the crop so small images keep a shape.
         blur_sigma=tuple(sigma * height / 224 for sigma in OFFICIAL_BLUR_SIGMA),
+        **photometric,
     )
+
+
+def multi_crop_views(config, processor, crop_scale=None, horizontal_flip=None):
+    """DINO's 2 global + N local views with the official photometric augmentations; `crop_scale` sets the global
+    crops' scale range."""
+    return _multi_crop(config, processor, crop_scale or config.global_crop_scale, horizontal_flip)
 
 
 def _two_views(config, processor, crop_scale, horizontal_flip, **photometric):
@@ -169,22 +176,11 @@ def lejepa_views(config, processor, crop_scale=None, horizontal_flip=None):
     """LeJEPA's views (official minimal script's augmentations) as multi-crop: `num_global_crops` global and
     `num_local_crops` local crops, every one with flip, colour jitter (0.8, 0.8, 0.8, 0.2) p 0.8, grayscale p 0.2,
     Gaussian blur p 0.5 and solarisation p 0.2."""
-    from .engine.views import MultiCropViews
-
-    height, width = _image_size(processor)
-    if height != width:
-        raise ValueError(f"Multi-crop views are square: the processor's size must be square, got {height}x{width}.")
-    return MultiCropViews(
-        global_size=height,
-        local_size=config.local_crop_size,
-        num_local_crops=config.num_local_crops,
-        global_scale=tuple(crop_scale or config.crop_scale),
-        local_scale=tuple(config.local_crop_scale),
-        mean=tuple(processor.image_mean),
-        std=tuple(processor.image_std),
-        horizontal_flip=True if horizontal_flip is None else horizontal_flip,
-        num_global_crops=config.num_global_crops,
-        blur_sigma=tuple(sigma * height / 224 for sigma in OFFICIAL_BLUR_SIGMA),
+    return _multi_crop(
+        config,
+        processor,
+        crop_scale or config.crop_scale,
+        horizontal_flip,
         color_jitter_params=(0.8, 0.8, 0.8, 0.2),
         global_blur_p=(0.5, 0.5),
         global_solarize_p=(0.2, 0.2),
