@@ -12,7 +12,8 @@ from hf_jepa.registry import METHODS
 from tests.tiny import tiny_dino_config, tiny_ijepa_config, tiny_mae_config
 
 CONFIGS = {"ijepa": tiny_ijepa_config, "mae": tiny_mae_config, "dino": tiny_dino_config}
-NATIVE = {"ijepa": "IJepaModel", "mae": "ViTMAEForPreTraining", "dino": "Dinov2Model"}
+# What `hf-jepa export --format transformers` writes, which the card's plain-transformers snippet must load.
+NATIVE = {"ijepa": "IJepaModel", "mae": "ViTModel", "dino": "Dinov2Model"}
 ARXIV = {"ijepa": "2301.08243", "mae": "2111.06377", "dino": "2104.14294"}
 
 

@@ -166,7 +166,8 @@ def model_card(
     )
     backbone = config.get("backbone_config")
     native = method.exporters.get("transformers")
-    native_target = load_object(native).target_of(config) if native else None
+    exporter = load_object(native) if native else None
+    native_target = exporter.target_of(config) if exporter else None
     widths = (backbone or {}).get("hidden_sizes")
     pooled_size = widths[-1] if widths else config.get("hidden_size")
     if backbone:
@@ -183,6 +184,7 @@ def model_card(
         model_id=model_id,
         config=config,
         native_target=native_target,
+        native_hint=exporter.load_hint if exporter else "",
         encoder_title=encoder_title,
         pooled_size=pooled_size,
         image_size=image_size if isinstance(image_size, int) else "×".join(map(str, image_size)),

@@ -460,8 +460,8 @@ DINOV2_EXPORT = Exporter(
     "Dinov2Model",
     cls_vit_or_backbone_to_transformers,
     needs_pretraining_model=False,
-    load_hint="`pooler_output` is the layer-normed CLS token, as ours; a CNN backbone exports as its own class "
-    "(e.g. ResNetModel), whose `pooler_output.flatten(1)` is our pooled feature.",
+    load_hint="for the ViT, `pooler_output` is the layer-normed CLS token, as ours; a CNN backbone exports as its own "
+    "class (e.g. ResNetModel), whose `pooler_output.flatten(1)` is our pooled feature.",
     exports_backbone=True,
 )
 VJEPA_EXPORT = Exporter(

@@ -59,9 +59,6 @@ class JEPAForPreTrainingBase(JEPAPreTrainedModel, SSLModelWithEMATarget):
             targets = normalized_targets(output.last_hidden_state[:, self.config.num_prefix_tokens :])
         return targets, output.pooler_output
 
-    def target_embeddings(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.target_pass(inputs)[0]
-
     def context_embeddings(self, inputs: torch.Tensor, context_idx: torch.Tensor) -> torch.Tensor:
         """The context encoder's outputs at the kept tokens context_idx [B, Kc] -> [B, Kc, D]."""
         encoder = self.encoder if self.uses_sigreg else self.context_encoder
@@ -73,6 +70,7 @@ class JEPAForPreTrainingBase(JEPAPreTrainedModel, SSLModelWithEMATarget):
         if not self.uses_sigreg:
             return loss
         sigreg = sigreg_of_step(self.sigreg, pooled, step, generator)
+        logs.setdefault("loss_prediction", loss.detach())
         logs["loss_sigreg"] = sigreg.detach()
         weight = self.config.sigreg_weight
         return (1 - weight) * loss + weight * sigreg
