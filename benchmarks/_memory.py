@@ -20,31 +20,12 @@ import _results
 import torch
 from _results import parameter_counts
 
+from hf_jepa.compare.memory import proc_status_kib, reset_peak_rss
+
 # Fixed (not dynamic) glibc mmap threshold in the memory subprocesses: every allocation of 128 KiB or more gets its
 # own mapping, returned to the OS when freed, so RSS follows the live tensors instead of keeping freed heap memory.
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
 MIB = 2**20
-
-
-def _proc_status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Set VmHWM (peak RSS) back to the current RSS (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="utf-8") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def resident_bytes(model: torch.nn.Module) -> int:
@@ -64,7 +45,7 @@ def step_memory(device: torch.device, build_step: Callable[[], tuple[Callable[[]
         if cuda:
             torch.cuda.synchronize()
             return torch.cuda.memory_allocated(device)
-        return 1024 * _proc_status_kib("VmRSS")
+        return 1024 * proc_status_kib("VmRSS")
 
     gc.collect()
     base = current()
@@ -78,10 +59,10 @@ def step_memory(device: torch.device, build_step: Callable[[], tuple[Callable[[]
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated(device)
         return {"how": "cuda", "base": base, "resident": resident, "peak": peak, "computed": computed}
-    how = "VmHWM" if _reset_peak_rss() else "ru_maxrss"
+    how = "VmHWM" if reset_peak_rss() else "ru_maxrss"
     fn()
     if how == "VmHWM":
-        peak = 1024 * _proc_status_kib("VmHWM")
+        peak = 1024 * proc_status_kib("VmHWM")
     else:  # the peak of the whole process: model construction and the first step included
         peak = 1024 * resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"how": how, "base": base, "resident": resident, "peak": peak, "computed": computed}

@@ -23,6 +23,7 @@ from transformers import (
     AutoModelForImageClassification,
     AutoModelForPreTraining,
     AutoModelForVideoClassification,
+    AutoProcessor,
     AutoVideoProcessor,
     PreTrainedConfig,
     PreTrainedModel,
@@ -33,6 +34,10 @@ from .models import (
     BYOLSSLForImageClassification,
     BYOLSSLForPreTraining,
     BYOLSSLModel,
+    CLIPSSLConfig,
+    CLIPSSLForImageClassification,
+    CLIPSSLForPreTraining,
+    CLIPSSLModel,
     DINOSSLConfig,
     DINOSSLForImageClassification,
     DINOSSLForPreTraining,
@@ -53,6 +58,10 @@ from .models import (
     MoCoV3SSLForImageClassification,
     MoCoV3SSLForPreTraining,
     MoCoV3SSLModel,
+    SiglipSSLConfig,
+    SiglipSSLForImageClassification,
+    SiglipSSLForPreTraining,
+    SiglipSSLModel,
     SimCLRSSLConfig,
     SimCLRSSLForImageClassification,
     SimCLRSSLForPreTraining,
@@ -208,7 +217,9 @@ class Method:
     train_views: Callable
     # `hf-jepa pretrain` defaults of this method's official recipe that differ from the command's common ones.
     training_defaults: dict = field(default_factory=dict)
-    # "image" (inputs `pixel_values`, image processor, image classification) or "video" (`pixel_values_videos`).
+    # One of `MODALITIES`: "image" (inputs `pixel_values`, image processor, image classification), "video"
+    # (`pixel_values_videos`) or "image-text" (`pixel_values` + the captions' `input_ids`; an image tower published
+    # and classified as an image model, a text tower, a tokenizer).
     modality: str = "image"
     # `--format` name -> "module:attribute" of a `hub.export.Exporter` to transformers' own classes.
     exporters: dict[str, str] = field(default_factory=dict)
@@ -218,6 +229,9 @@ class Method:
     prediction_view: str | None = None
     # The official default crop scale and flip of `hf-jepa pretrain --help` (the views decide the real ones).
     views_help: str = ""
+    # The frozen-feature protocol of the method's paper beyond kNN and the linear probe: "attentive" (V-JEPA's and
+    # I-JEPA's attentive probe), which `hf-jepa compare` then runs too; None: linear probing only.
+    paper_probe: str | None = None
 
     @property
     def model_type(self) -> str:
@@ -228,6 +242,28 @@ class Method:
         """File name of the method's section of the model card, in `model_cards/`."""
         return f"{self.name}.md"
 
+
+MODALITIES = ("image", "video", "image-text")
+
+
+def image_text_views(config, processor, crop_scale=None, horizontal_flip=None):
+    """The image-text recipes' light augmentation: one random resized crop of scale 0.9-1 (open_clip's) and no flip
+    by default (a flip would contradict captions such as "slanted to the right")."""
+    return crop_flip_views((0.9, 1.0), default_flip=False)(config, processor, crop_scale, horizontal_flip)
+
+
+# The text towers of the main job: narrow and shallow, special tokens at the ids of a tokenizer trained on the captions
+# (`models.processing_image_text.SPECIAL_TOKEN_IDS`), a vocabulary bound the trained tokenizer stays within.
+_TINY_TEXT = dict(
+    vocab_size=512,
+    hidden_size=64,
+    intermediate_size=256,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    pad_token_id=0,
+    bos_token_id=2,
+    eos_token_id=3,
+)
 
 _TINY_VIT = dict(image_size=32, patch_size=4, hidden_size=96, num_hidden_layers=4, num_attention_heads=3)
 
@@ -250,6 +286,7 @@ METHODS: dict[str, Method] = {
         ),
         train_views=crop_flip_views((0.3, 1.0), default_flip=False),  # official I-JEPA: no flip
         views_help="crop scale 0.3-1, no flip",
+        paper_probe="attentive",
         exporters={"transformers": "hf_jepa.hub.export:IJEPA_EXPORT"},
         converter="hf_jepa.hub.converters.ijepa:convert_ijepa",
         prediction_view="hf_jepa.demo.predictions:predict_ijepa",
@@ -333,6 +370,7 @@ METHODS: dict[str, Method] = {
         # Official V-JEPA: one random resized crop per clip (scale 0.3-1, aspect 0.75-1.35) + flip, all frames alike.
         train_views=crop_flip_views((0.3, 1.0), default_flip=True, ratio=(0.75, 1.35)),
         views_help="crop scale 0.3-1 per clip, flip",
+        paper_probe="attentive",
         training_defaults=dict(per_device_train_batch_size=64),
         modality="video",
         exporters={"transformers": "hf_jepa.hub.export:VJEPA_EXPORT"},
@@ -415,6 +453,54 @@ METHODS: dict[str, Method] = {
         exporters={"transformers": "hf_jepa.hub.export:DINOV2_EXPORT"},
         prediction_view="hf_jepa.demo.predictions:predict_joint_embedding",
     ),
+    "siglip": Method(
+        name="siglip",
+        title="SigLIP",
+        summary="image and text towers; every image-caption pair of the global batch is a binary (match or not) "
+        "classification: the pairwise sigmoid loss with learnable temperature and bias",
+        config_class=SiglipSSLConfig,
+        model_class=SiglipSSLModel,
+        pretraining_class=SiglipSSLForPreTraining,
+        classification_class=SiglipSSLForImageClassification,
+        processor_class=SSLImageProcessor,
+        # 64 text positions: what transformers' zero-shot pipeline pads SigLIP prompts to.
+        default_config=dict(_TINY_VIT, text_config=dict(_TINY_TEXT, max_position_embeddings=64)),
+        train_views=image_text_views,
+        views_help="crop scale 0.9-1, no flip",
+        # Paper: Adam beta2 0.95, decoupled weight decay 1e-4 at lr 1e-3 (0.1 in AdamW's terms). The tiny towers'
+        # embeddings start nearly identical and collapse at the command's lr 1e-3: 2e-4.
+        training_defaults=dict(learning_rate=2e-4, adam_beta2=0.95, weight_decay=0.1, weight_decay_end=None),
+        modality="image-text",
+        exporters={"transformers": "hf_jepa.hub.export_image_text:SIGLIP_EXPORT"},
+        prediction_view="hf_jepa.demo.predictions:predict_image_text",
+    ),
+    "clip": Method(
+        name="clip",
+        title="CLIP",
+        summary="image and text towers; each image classifies its caption among the global batch's captions and "
+        "each caption its image (symmetric softmax cross-entropy, learnable temperature)",
+        config_class=CLIPSSLConfig,
+        model_class=CLIPSSLModel,
+        pretraining_class=CLIPSSLForPreTraining,
+        classification_class=CLIPSSLForImageClassification,
+        processor_class=SSLImageProcessor,
+        default_config=dict(
+            _TINY_VIT,
+            use_cls_token=True,
+            pooling="cls",
+            projection_dim=64,
+            text_config=dict(_TINY_TEXT, max_position_embeddings=32),
+        ),
+        train_views=image_text_views,
+        views_help="crop scale 0.9-1, no flip",
+        # Paper (ViT): Adam beta2 0.98, eps 1e-6, weight decay 0.2; lr 2e-4 as SigLIP's (1e-3 collapses tiny towers).
+        training_defaults=dict(
+            learning_rate=2e-4, adam_beta2=0.98, adam_epsilon=1e-6, weight_decay=0.2, weight_decay_end=None
+        ),
+        modality="image-text",
+        exporters={"transformers": "hf_jepa.hub.export_image_text:CLIP_EXPORT"},
+        prediction_view="hf_jepa.demo.predictions:predict_image_text",
+    ),
 }
 
 
@@ -432,12 +518,15 @@ def method_of_model_type(model_type: str) -> Method:
     raise ValueError(f"`{model_type}` is not an hf_jepa model type (known: {known}).")
 
 
+_MODALITY_UNITS = {"image": "images", "video": "videos", "image-text": "image-caption pairs"}
+
+
 def methods_help() -> str:
     """One line per method for the CLI help: name, title, modality and objective."""
     indent = " " * 15
     return "\n".join(
         textwrap.fill(
-            f"{m.name:<8} {m.title} ({m.modality}s): {m.summary}.",
+            f"{m.name:<8} {m.title} ({_MODALITY_UNITS.get(m.modality, m.modality)}): {m.summary}.",
             width=118,
             initial_indent=indent,
             subsequent_indent=indent + " " * 9,
@@ -524,3 +613,7 @@ def register_auto_classes() -> None:
         AutoImageProcessor.register(
             method.config_class, image_processor_classes={"torchvision": method.processor_class}, exist_ok=True
         )
+        if method.modality == "image-text":  # the image processor + the run's tokenizer
+            from .models.processing_image_text import ImageTextProcessor
+
+            AutoProcessor.register(method.config_class, ImageTextProcessor, exist_ok=True)

@@ -14,8 +14,15 @@ TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2)
 ALL_METHODS = [pytest.param(method, id=name) for name, method in METHODS.items()]
 
 
+# Shrinks a text tower (image-text methods' `text_config`) the same way; its vocabulary and positions stay.
+TINY_TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
+
+
 def tiny_config(method: Method, **overrides):
-    return method.config_class(**{**method.default_config, **TINY, **overrides})
+    fields = {**method.default_config, **TINY}
+    if isinstance(fields.get("text_config"), dict):
+        fields["text_config"] = {**fields["text_config"], **TINY_TEXT}
+    return method.config_class(**{**fields, **overrides})
 
 
 def media_key(method: Method) -> str:
@@ -34,6 +41,36 @@ def media(method: Method, config, batch: int = 2, seed: int = 0) -> torch.Tensor
     )
 
 
+def caption_inputs(method: Method, config, batch: int = 2, seed: int = 0) -> dict:
+    """Image-text methods: captions as a tokenizer gives them, from the text config alone: `<bos> w.. <eos> <pad>..`
+    with random words (distinct per row), and their attention mask. Other modalities: none."""
+    if method.modality != "image-text":
+        return {}
+    text = config.text_config
+    generator = torch.Generator().manual_seed(seed + 100)
+    length = min(8, text.max_position_embeddings)
+    input_ids = torch.full((batch, length), text.pad_token_id, dtype=torch.long)
+    first_word = max(text.pad_token_id, text.bos_token_id, text.eos_token_id) + 1
+    for row in range(batch):
+        words = int(torch.randint(1, length - 1, (1,), generator=generator))
+        input_ids[row, 0] = text.bos_token_id
+        input_ids[row, 1 : 1 + words] = torch.randint(first_word, text.vocab_size, (words,), generator=generator)
+        input_ids[row, 1 + words] = text.eos_token_id
+    return {"input_ids": input_ids, "attention_mask": (input_ids != text.pad_token_id).long()}
+
+
+def save_processors(method: Method, config, folder) -> None:
+    """What `hf-jepa pretrain` saves next to a model: its image (or video) processor, and for image-text methods the
+    processor with a tokenizer (here trained on a few made-up captions) that fits the text config."""
+    image_processor = default_processor(method, config)
+    image_processor.save_pretrained(folder)
+    if method.modality == "image-text":
+        from hf_jepa.models.processing_image_text import image_text_processor
+
+        captions = [f"a {size} digit {name}" for size in ("thin", "thick") for name in ("zero", "one", "two", "three")]
+        image_text_processor(config, image_processor, captions=captions).save_pretrained(folder)
+
+
 def encoder_inputs(method: Method, config, batch: int = 2, seed: int = 0) -> dict:
     return {media_key(method): media(method, config, batch, seed)}
 
@@ -44,6 +81,7 @@ def pretraining_inputs(method: Method, config, batch: int = 2, seed: int = 0) ->
     views = method.train_views(config, default_processor(method, config))
     made = views(media(method, config, batch, seed), torch.Generator().manual_seed(seed + 1))
     inputs = made if isinstance(made, dict) else {media_key(method): made}
+    inputs.update(caption_inputs(method, config, batch, seed))
     return {**inputs, "generator": torch.Generator().manual_seed(seed + 2)}
 
 
@@ -52,9 +90,10 @@ class MediaDataset(torch.utils.data.Dataset):
 
     def __init__(self, method: Method, config, size: int = 8, seed: int = 0):
         self.key, self.items = media_key(method), media(method, config, size, seed)
+        self.captions = caption_inputs(method, config, size, seed)
 
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, index):
-        return {self.key: self.items[index]}
+        return {self.key: self.items[index], **{name: value[index] for name, value in self.captions.items()}}

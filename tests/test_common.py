@@ -20,8 +20,15 @@ from transformers import (
 from hf_jepa import METHODS, SSLTrainer
 from hf_jepa.hub.cards import model_card, template_path
 from hf_jepa.hub.export import export_to_transformers, exporter_for, to_transformers
-from hf_jepa.registry import default_processor, load_object
-from tests.methods import ALL_METHODS, MediaDataset, encoder_inputs, pretraining_inputs, tiny_config
+from hf_jepa.registry import MODALITIES, default_processor, load_object
+from tests.methods import (
+    ALL_METHODS,
+    MediaDataset,
+    encoder_inputs,
+    pretraining_inputs,
+    save_processors,
+    tiny_config,
+)
 from tests.tiny import tiny_training_args
 
 
@@ -37,7 +44,7 @@ def _perturbed(model):
 
 @pytest.mark.parametrize("method", ALL_METHODS)
 def test_method_entry_is_complete(method):
-    assert METHODS[method.name] is method and method.modality in ("image", "video")
+    assert METHODS[method.name] is method and method.modality in MODALITIES
     assert method.title and method.summary and method.views_help
     for cls in (method.model_class, method.pretraining_class, method.classification_class):
         assert cls.config_class is method.config_class, cls
@@ -193,6 +200,7 @@ def test_native_export_gives_our_encoder_outputs(method, format, tmp_path):
 
     # The written folder loads with transformers' own Auto classes into the same native class and numbers.
     model.save_pretrained(tmp_path / "ours")
+    save_processors(method, config, tmp_path / "ours")
     result = export_to_transformers(str(tmp_path / "ours"), str(tmp_path / "native"), format)
     auto = AutoModelForPreTraining if exporter.target.endswith("ForPreTraining") else AutoModel
     reloaded = auto.from_pretrained(result.output_dir)

@@ -13,7 +13,7 @@ from hf_jepa import (
     RandomMaskGenerator,
 )
 from hf_jepa.engine.trainer import SSLTrainer
-from hf_jepa.models.modeling_mae import normalize_patches, patchify, unpatchify
+from hf_jepa.models.patches import normalize_patches, patchify, unpatchify
 from tests.tiny import tiny_mae_config as mae_config
 from tests.tiny import tiny_training_args
 

@@ -169,9 +169,9 @@ def test_bad_inputs_are_clear_errors():
         model(global_crops=crops[:, :1])
     with pytest.raises(ValueError, match="`local_crops=None`"):
         model(global_crops=crops, local_crops=crops[..., :16, :16])
-    for field in ("temperature", "prediction_hidden_size", "prediction_num_layers"):
+    for field, value in (("temperature", 0), ("prediction_hidden_size", 0), ("prediction_num_layers", -1)):
         with pytest.raises(ValueError, match=f"`{field}`"):
-            MoCoV3SSLConfig(**{field: 0})
+            MoCoV3SSLConfig(**{field: value})
 
 
 def test_recipe_parses_to_the_official_configuration():

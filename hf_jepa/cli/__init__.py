@@ -1,6 +1,6 @@
 """The `hf-jepa` command: parses the command line and calls the library. One file per command (`pretrain`,
-`evaluate`, `export`; `push`, `demo` and `convert` live with what they drive); each loads what it needs when it runs,
-so `hf-jepa --help` stays quick."""
+`evaluate`, `export`; `push`, `demo`, `convert`, `finetune` and `compare` live with what they drive); each loads what
+it needs when it runs, so `hf-jepa --help` stays quick."""
 
 import logging
 import sys
@@ -18,9 +18,11 @@ COMMANDS = {
     "pretrain": pretrain,
     "evaluate": evaluate,
     "export": export,
+    "finetune": "hf_jepa.finetune.run:finetune",
     "push": "hf_jepa.hub.push:push",
     "demo": "hf_jepa.demo.app:demo",
     "convert": "hf_jepa.hub.converters:convert_command",
+    "compare": "hf_jepa.compare.command:compare",
 }
 USAGE = f"""usage: hf-jepa {{{",".join(COMMANDS)}}} [options]
 
@@ -29,6 +31,10 @@ USAGE = f"""usage: hf-jepa {{{",".join(COMMANDS)}}} [options]
              eval_results.json to --output_dir. Accepts every transformers TrainingArguments flag. Methods:
 {methods_help()}
   evaluate   kNN / linear-probe evaluation of a saved model folder (--model DIR).
+  finetune   Train a classifier on a saved encoder (--model DIR_OR_HUB_ID) with transformers' Trainer on a dataset's
+             labels (default: the embedded digits or moving digits): --mode full (the paper's recipe), lora (PEFT),
+             linear or attentive (frozen-encoder probes); evaluates each epoch (accuracy, top-5, macro F1), keeps
+             the best checkpoint, writes model, card and eval_results.json to --output_dir.
   export     Write a saved model folder (--model DIR) as transformers' own classes (--format transformers)
              or as remote code with our model files (--format remote-code) to --output_dir, loadable with
              AutoModel.from_pretrained without hf_jepa.
@@ -40,6 +46,11 @@ USAGE = f"""usage: hf-jepa {{{",".join(COMMANDS)}}} [options]
   convert    Convert a checkpoint of the official code (--from METHOD CKPT) into an hf_jepa folder with processor
              and model card (--output_dir OUT; --config JSON for what the file does not tell).
              Weights-only loading: nothing in the file is executed.
+
+  compare    Train several methods on equal terms (same backbone, data and budget: --max_steps, --budget_seconds or
+             --budget_flops) and compare them: kNN, linear / few-shot / attentive probes over --seeds, linear CKA
+             between methods, plots and a report on the blog's claims (--methods a,b,c or --preset
+             predictor|targets|collapse; --output_dir DIR, resumable).
 
 Run `hf-jepa COMMAND --help` for the options of a command."""
 

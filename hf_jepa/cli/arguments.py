@@ -26,18 +26,19 @@ def split_top_level(text: str, separator: str = ",") -> list[str]:
     return [part for part in parts if part.strip()]
 
 
-def parse_overrides(text: str | None, config_class) -> dict:
+def parse_overrides(text: str | None, config_class=None) -> dict:
     """`--config_overrides "hidden_size=192,target_scale=[0.15,0.2]"` -> {field: value}; values are JSON where they
-    parse as JSON (numbers, lists, booleans), strings otherwise; unknown fields are clear errors."""
+    parse as JSON (numbers, lists, booleans), strings otherwise; fields `config_class` lacks are clear errors (no
+    check without one)."""
     if not text:
         return {}
-    known = set(config_class.__dataclass_fields__)
+    known = set(config_class.__dataclass_fields__) if config_class is not None else None
     overrides = {}
     for item in split_top_level(text):
         if "=" not in item:
             raise ValueError(f"`--config_overrides` expects key=value pairs separated by commas, got {item!r}.")
         key, value = (part.strip() for part in item.split("=", 1))
-        if key not in known:
+        if known is not None and key not in known:
             raise ValueError(f"`--config_overrides`: {config_class.__name__} has no field {key!r}.")
         try:
             overrides[key] = json.loads(value)

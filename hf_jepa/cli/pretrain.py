@@ -79,6 +79,20 @@ class DataArguments:
         default="label",
         metadata={"help": "Label column, used by the evaluation only ('none': no evaluation)."},
     )
+    caption_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "Image-text methods (siglip, clip): the caption column (default: the first of caption, text, "
+            "captions, sentence). The embedded digits are captioned from their labels and pixels."
+        },
+    )
+    tokenizer: str | None = field(
+        default=None,
+        metadata={
+            "help": "Image-text methods: a tokenizer folder for the captions (its vocabulary and special tokens must "
+            "fit the text tower's config). Default: a WordPiece tokenizer trained on the run's training captions."
+        },
+    )
     crop_scale: list[float] | None = field(
         default=None,
         metadata={
@@ -228,7 +242,9 @@ def chosen_method(argv: list[str]) -> Method:
     return METHODS.get(known.method, METHODS[ModelArguments.method])
 
 
-def pretrain(argv: list[str]) -> dict:
+def pretrain(argv: list[str], callbacks: list | tuple = ()) -> dict:
+    """`hf-jepa pretrain ARGV`; `callbacks`: `TrainerCallback`s added to the run's trainer (the compare harness
+    times the steps, counts their FLOPs and evaluates along the way with them)."""
     model_args, data_args, training_args = parse_pretrain_args(argv)
     output_dir = training_args.output_dir
     with contextlib.ExitStack() as run:
@@ -243,10 +259,10 @@ def pretrain(argv: list[str]) -> dict:
                 )
                 remove_stale_staging(output_dir)  # what a killed run was writing
             checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, output_dir)
-        return run_pretraining(model_args, data_args, training_args, checkpoint)
+        return run_pretraining(model_args, data_args, training_args, checkpoint, callbacks)
 
 
-def run_pretraining(model_args, data_args, training_args, checkpoint: str | None) -> dict:
+def run_pretraining(model_args, data_args, training_args, checkpoint: str | None, callbacks=()) -> dict:
     from ..data.training_data import default_dataset, load_training_data
     from ..engine.trainer import SSLTrainer
     from ..hub.cards import write_model_card
@@ -269,8 +285,12 @@ def run_pretraining(model_args, data_args, training_args, checkpoint: str | None
         data_args.frames_per_clip,
         data_args.frame_stride,
         seed=training_args.seed,
+        caption_column=data_args.caption_column,
+        tokenizer=data_args.tokenizer,
     )
     data, label_column = inputs.data, inputs.label_column
+    # Image-text runs save the processor with the tokenizer; their evaluation compares with the whole initial model.
+    initial_model = copy.deepcopy(model).cpu() if inputs.processor is not None else None
     dataset_name = data_args.dataset or default_dataset(method.modality)
     views = method.train_views(config, processor, data_args.crop_scale, data_args.horizontal_flip)
     trainer = SSLTrainer(
@@ -279,9 +299,10 @@ def run_pretraining(model_args, data_args, training_args, checkpoint: str | None
         train_dataset=data["train"],
         eval_dataset=data["eval"] if training_args.eval_strategy != "no" else None,  # eval loss with fixed masks
         data_collator=inputs.train_collator,
-        processing_class=processor,
+        processing_class=inputs.processor or processor,
         train_views=views,
         model_card_writer=write_model_card,
+        callbacks=list(callbacks),
     )
     logger.info(
         "Pretraining %s (%.2fM parameters) on %s: %d train %s%s.",
@@ -300,14 +321,31 @@ def run_pretraining(model_args, data_args, training_args, checkpoint: str | None
         publish_staged(staging, output_dir)  # the final model appears only when complete
     trainer.accelerator.wait_for_everyone()
 
-    if label_column is None:
+    if label_column is None and initial_model is None:
         print("No label column: skipping the kNN / linear-probe evaluation.")
         write_model_card(output_dir)  # the card, without numbers
         push_training_run(training_args, hub_repo_id)
         return {}
-    results = evaluate_run(
-        method, config, model.get_encoder(), initial_encoder, inputs, data_args, training_args.seed, training_args
-    )
+    results = {}
+    if label_column is not None:
+        results = evaluate_run(
+            method, config, model.get_encoder(), initial_encoder, inputs, data_args, training_args.seed, training_args
+        )
+    if initial_model is not None:  # zero-shot and retrieval, for the model and its own initial weights
+        from ..evaluation_image_text import evaluate_image_text
+
+        results.update(
+            evaluate_image_text(
+                model,
+                data,
+                inputs.eval_collator,
+                inputs.processor,
+                inputs.label_names,
+                inputs.zero_shot_templates,
+                initial_model.to(model.device),
+                batch_size=data_args.eval_batch_size,
+            )
+        )
     results.update(
         method=method.name,
         dataset=dataset_name,
@@ -361,7 +399,12 @@ def evaluate_run(method, config, encoder, initial_encoder, inputs, data_args, se
 def print_verdicts(results: dict, extra_label_columns=()) -> None:
     from ..evaluation import verdict
 
-    print(verdict(results))
+    if "knn_top1" in results:
+        print(verdict(results))
+    if "image_to_text_recall@1" in results:
+        from ..evaluation_image_text import image_text_verdict
+
+        print(image_text_verdict(results))
     for column in extra_label_columns:
         print(f"Labels `{column}`: " + verdict(results[column]))
 

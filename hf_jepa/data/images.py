@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from datasets import Dataset, DatasetDict, Image, load_dataset, load_from_disk
+from datasets import ClassLabel, Dataset, DatasetDict, Image, load_dataset, load_from_disk
 from PIL import Image as PILImage
 from torchvision.transforms import v2
 
@@ -25,9 +25,10 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 EVAL_SPLIT_NAMES = ("validation", "val", "valid", "test", "eval")
 
 
-def digits_dataset(image_size: int = 32) -> DatasetDict:
+def digits_dataset(image_size: int = 32, with_captions: bool = False) -> DatasetDict:
     """scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels) upscaled to RGB `image_size` squares, with a
-    fixed stratified 80/20 train/eval split."""
+    fixed stratified 80/20 train/eval split. `with_captions`: a `caption` column (`data.captions.digit_captions`) and
+    the label as a ClassLabel named "zero" ... "nine" (for zero-shot prompts)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -40,9 +41,24 @@ def digits_dataset(image_size: int = 32) -> DatasetDict:
     labels = digits.target.tolist()
     train_idx, eval_idx = train_test_split(np.arange(len(labels)), test_size=0.2, random_state=0, stratify=labels)
 
+    captions = None
+    if with_captions:
+        from .captions import digit_captions
+
+        captions = digit_captions(digits.images, digits.target)
+
     def subset(indices):
         rows = {"image": [images[i] for i in indices], "label": [labels[i] for i in indices]}
-        return Dataset.from_dict(rows).cast_column("image", Image())
+        if captions is None:
+            return Dataset.from_dict(rows).cast_column("image", Image())
+        from datasets import ClassLabel
+
+        from .captions import DIGIT_NAMES
+
+        rows["caption"] = [captions[i] for i in indices]
+        return (
+            Dataset.from_dict(rows).cast_column("image", Image()).cast_column("label", ClassLabel(names=DIGIT_NAMES))
+        )
 
     return DatasetDict(train=subset(train_idx), eval=subset(eval_idx))
 
@@ -132,7 +148,8 @@ def _labelled(paths: list[str], labels: list[str], classes: list[str]) -> Datase
     if classes == ["."]:
         return Dataset.from_dict({"image": paths}).cast_column("image", Image())
     rows = {"image": paths, "label": [classes.index(label) for label in labels]}
-    return Dataset.from_dict(rows).cast_column("image", Image())
+    # The class folders' names travel with the ids (a fine-tuned model's id2label).
+    return Dataset.from_dict(rows).cast_column("image", Image()).cast_column("label", ClassLabel(names=classes))
 
 
 def image_folder_dataset(folder: str, argument: str = "--dataset", eval_fraction: float = 0.2) -> DatasetDict:

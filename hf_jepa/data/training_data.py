@@ -3,6 +3,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from datasets import DatasetDict
 
@@ -13,7 +14,7 @@ from .videos import VideoClipCollator, load_video_dataset, resolve_video_columns
 MOTION_LABEL = "direction"  # the moving digits' second label
 
 
-MODALITIES = ("image", "video")
+MODALITIES = ("image", "video", "image-text")
 
 
 def default_dataset(modality: str) -> str:
@@ -33,6 +34,11 @@ class TrainingData:
     # Other label columns worth a second evaluation: the moving digits' motion `direction`, which a video objective
     # should capture and an image one cannot.
     extra_label_columns: list[str] = field(default_factory=list)
+    # Image-text data: the processor (image processor + tokenizer) the collators use, the class names for zero-shot
+    # prompts (None: no names, no zero-shot) and the prompt templates.
+    processor: Any = None
+    label_names: list[str] | None = None
+    zero_shot_templates: tuple[str, ...] = ()
 
     def eval_collator_for(self, label_column: str) -> Callable:
         """The evaluation collator with another label column."""
@@ -50,12 +56,20 @@ def load_training_data(
     frames_per_clip: int | None = None,
     frame_stride: int = 1,
     seed: int = 0,
+    caption_column: str | None = None,
+    tokenizer: str | None = None,
 ) -> TrainingData:
     """The dataset (default: the modality's embedded one) and its collators at the processor's size and statistics.
     Images are loaded at `load_size` (default: the model's size) and cropped on device; clips take
     `frames_per_clip` frames (default: the config's `num_frames`) `frame_stride` apart, training windows keyed by
-    `seed`."""
+    `seed`. Image-text data (`caption_column`) tokenizes its captions with the tokenizer folder `tokenizer`, or one
+    trained on the training captions (`processor` is then the image processor; the returned data's `processor` is
+    the image-text one)."""
     dataset = dataset or default_dataset(modality)
+    if modality == "image-text":
+        return load_image_text_training_data(
+            config, processor, dataset, media_column, caption_column, label_column, load_size, tokenizer
+        )
     size = (processor.size["height"], processor.size["width"])
     mean, std = processor.image_mean, processor.image_std
     if modality == "video":
@@ -77,6 +91,50 @@ def load_training_data(
     train = ImageCollator(image_transform(load_size or size, mean, std), column)
     evaluation = ImageCollator(image_transform(size, mean, std), column, label_column)
     return TrainingData(data, train, evaluation, label_column, "images")
+
+
+def load_image_text_training_data(
+    config, image_processor, dataset, image_column, caption_column, label_column, load_size, tokenizer
+) -> TrainingData:
+    from transformers import AutoTokenizer
+
+    from ..models.processing_image_text import image_text_processor
+    from .captions import DIGIT_TEMPLATES
+    from .image_text import ImageTextCollator, label_names, load_image_text_dataset, resolve_image_text_columns
+
+    size = (image_processor.size["height"], image_processor.size["width"])
+    mean, std = image_processor.image_mean, image_processor.image_std
+    data = load_image_text_dataset(dataset, image_size=max(size))
+    image_column, caption_column, label_column = resolve_image_text_columns(
+        data, image_column, caption_column, label_column
+    )
+    check_classes(data, label_column)
+    if tokenizer is not None:
+        try:
+            loaded = AutoTokenizer.from_pretrained(tokenizer, trust_remote_code=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"`--tokenizer {tokenizer}` is not a tokenizer folder ({error}).") from error
+        processor = image_text_processor(config, image_processor, tokenizer=loaded)
+    else:
+        processor = image_text_processor(config, image_processor, captions=data["train"][caption_column])
+    train = ImageTextCollator(
+        image_transform(load_size or size, mean, std), processor.tokenize, image_column, caption_column
+    )
+    evaluation = ImageTextCollator(
+        image_transform(size, mean, std), processor.tokenize, image_column, caption_column, label_column
+    )
+    names = label_names(data["train"], label_column)
+    templates = DIGIT_TEMPLATES if dataset == DIGITS else ("a photo of a {}.",)
+    return TrainingData(
+        data,
+        train,
+        evaluation,
+        label_column,
+        "image-caption pairs",
+        processor=processor,
+        label_names=names,
+        zero_shot_templates=templates,
+    )
 
 
 def check_classes(data: DatasetDict, label_column: str | None) -> None:

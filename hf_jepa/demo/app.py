@@ -141,11 +141,16 @@ def build_app(
         return outputs
 
     @shown_in_ui
-    def run_predictions(image, seed, mask_ratio, names, video=None):
+    def run_predictions(image, seed, mask_ratio, names, video=None, labels=None):
         seed = 0 if seed is None else int(seed)  # an emptied number box
         ratio = None if mask_ratio is None else float(mask_ratio)
         request = PredictionRequest(
-            prepare_image(image), seed, mask_ratio=ratio, display_size=display_size, video=video or None
+            prepare_image(image),
+            seed,
+            mask_ratio=ratio,
+            display_size=display_size,
+            video=video or None,
+            labels=labels or None,
         )
         outputs = []
         for slot in range(columns):
@@ -227,12 +232,15 @@ def build_app(
                     sources=["upload"],
                     height=160,
                 )
+                labels = gr.Textbox(
+                    "", label="Labels for SigLIP / CLIP, comma-separated (empty: the digit names)", lines=1
+                )
                 predict_button = gr.Button("Predict", variant="primary", elem_id="predict-button")
             prediction_columns, prediction_titles, prediction_outputs = model_columns(prediction_panels)
 
         embed_button.click(embed, [image, gallery_choice, num_neighbours, loaded], embedding_outputs, api_name="embed")
         predict_button.click(
-            run_predictions, [image, seed, mask_ratio, loaded, video], prediction_outputs, api_name="predict"
+            run_predictions, [image, seed, mask_ratio, loaded, video, labels], prediction_outputs, api_name="predict"
         )
         if allow_loading:
             load_button.click(

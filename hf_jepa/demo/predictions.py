@@ -37,6 +37,7 @@ class PredictionRequest:
     mask_ratio: float | None = None  # MAE's share of hidden patches; None: the model's `config.mask_ratio`
     display_size: int = 224  # side of the pictures
     video: str | None = None  # a video file for video models (V-JEPA); without one the image pans across the frame
+    labels: str | None = None  # image-text models: comma-separated labels or captions to score (None: digit names)
 
 
 @dataclass
@@ -219,6 +220,65 @@ def predict_joint_embedding(model: DemoModel, request: PredictionRequest) -> Pre
             "mean_cosine_other_pairs": float(cosine[~same_pair].mean()),
         },
         note="Every view is of the same image: other pairs are other crops and colours of it, not other images.",
+    )
+
+
+DEMO_RETRIEVED = 5  # captions shown by the image-text view's retrieval
+
+
+@torch.no_grad()
+def predict_image_text(model: DemoModel, request: PredictionRequest) -> Prediction:
+    """SigLIP and CLIP: the zero-shot probabilities of the typed labels for the image (SigLIP: each label's own
+    sigmoid, independent; CLIP: a softmax over the labels), and image-to-text retrieval: the captions of the embedded
+    digits closest to the image. Without typed labels the digit names are scored with the evaluation's prompt
+    templates (their text embeddings averaged)."""
+    from transformers import AutoProcessor
+
+    from ..data.captions import DIGIT_NAMES, DIGIT_TEMPLATES, digit_captions
+    from .loading import _model_location
+
+    if missing := _needs_head(model, "text tower"):
+        return missing
+    processor = AutoProcessor.from_pretrained(_model_location(model.name), trust_remote_code=False)
+    network = model.model
+    device = network.device
+
+    def text_embeddings(texts: list[str]) -> torch.Tensor:
+        inputs = {
+            k: v.to(device) for k, v in processor.tokenize(texts).items() if k in ("input_ids", "attention_mask")
+        }
+        return F.normalize(network.text_features(**inputs).float(), dim=-1)
+
+    typed = [label.strip() for label in (request.labels or "").split(",") if label.strip()]
+    labels = typed or list(DIGIT_NAMES)
+    if typed:
+        classes = text_embeddings(labels)
+    else:
+        classes = torch.stack([F.normalize(text_embeddings([t.format(n) for t in DIGIT_TEMPLATES]).mean(0), dim=-1)
+                               for n in labels])  # fmt: skip
+    image = F.normalize(network.image_features(model.pixel_values([request.image]).to(device)).float(), dim=-1)
+    logits = network.logits(image, classes)[0].cpu()  # [labels]
+    sigmoid = getattr(network, "has_logit_bias", False)
+    probabilities = logits.sigmoid() if sigmoid else logits.softmax(dim=-1)
+    order = probabilities.argsort(descending=True).tolist()
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    gallery = sorted(set(digit_captions(digits.images, digits.target)))
+    similarity = (image @ text_embeddings(gallery).T)[0].cpu()
+    top = similarity.topk(min(DEMO_RETRIEVED, len(gallery)))
+    retrieved = [(gallery[i], float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist())]
+    kind = "sigmoid per label (independent)" if sigmoid else "softmax over the labels"
+    caption = f"{labels[order[0]]}: {probabilities[order[0]]:.2f} ({kind})"
+    return Prediction(
+        images=[(_display_image(request), caption)],
+        numbers={
+            "method": model.method.name,
+            "probabilities": {labels[i]: round(float(probabilities[i]), 4) for i in order},
+            "retrieved_captions": {text: round(score, 4) for text, score in retrieved},
+        },
+        note="Zero-shot: " + ", ".join(f"{labels[i]} {probabilities[i]:.2f}" for i in order[:5]) + ". Closest digit "
+        "captions: " + "; ".join(f"“{text}”" for text, _ in retrieved) + ".",
     )
 
 

@@ -423,6 +423,9 @@ class Exporter:
     encoder_tokens: Callable[[PreTrainedModel, dict], torch.Tensor] = _last_hidden_state
     # A model with a CNN `backbone_config` exports as that backbone's own transformers class instead of `target`.
     exports_backbone: bool = False
+    # write_processor(model_dir, config, output_dir): the native processor files, where the image (or video)
+    # processor alone is not enough (image-text models: the processor with the run's tokenizer).
+    write_processor: Callable[[str, SSLViTConfig, str], None] | None = None
 
     def target_of(self, config: dict) -> str:
         """The native class a saved model (its config.json as a dict) exports to."""
@@ -631,7 +634,10 @@ def export_to_transformers(model_dir: str, output_dir: str, format: str = "trans
     with staged_folder(output_dir) as staging:
         native.save_pretrained(staging)
         _restore_official_key_names(staging)
-        native_processor(model_dir, model.config).save_pretrained(staging)
+        if exporter.write_processor is not None:
+            exporter.write_processor(model_dir, model.config, staging)
+        else:
+            native_processor(model_dir, model.config).save_pretrained(staging)
     return ExportResult(
         target=type(native).__name__,
         output_dir=output_dir,

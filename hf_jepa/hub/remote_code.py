@@ -73,7 +73,7 @@ def export_remote_code(model_dir: str, output_dir: str) -> list[str]:
     model = method.pretraining_class.from_pretrained(model_dir, trust_remote_code=False)
     processor = model_processor(method, model_dir, model.config)
 
-    modality = method.modality.capitalize()  # Image or Video
+    modality = "Video" if method.modality == "video" else "Image"  # image-text models classify images
     auto_map = {"AutoConfig": _qualified(method.config_class)}
     auto_map.update(
         {auto.format(modality=modality): _qualified(getattr(method, attr)) for auto, attr in AUTO_CLASSES.items()}

@@ -1,4 +1,5 @@
 from .configuration_byol import BYOLSSLConfig
+from .configuration_clip import CLIPSSLConfig
 from .configuration_dino import DINOSSLConfig
 from .configuration_ijepa import IJEPASSLConfig, IJepaSSLConfig
 from .configuration_jepa import JEPAConfig
@@ -6,10 +7,11 @@ from .configuration_joint_embedding import JointEmbeddingConfig
 from .configuration_lejepa import LeJEPASSLConfig
 from .configuration_mae import MAESSLConfig
 from .configuration_mocov3 import MoCoV3SSLConfig
+from .configuration_siglip import SiglipSSLConfig
 from .configuration_simclr import SimCLRSSLConfig
 from .configuration_ssl_vit import SSLViTConfig
 from .configuration_vjepa import VJEPASSLConfig
-from .heads import AttentivePooler, BatchNormMLP, DINOHead, GlobalBatchNorm, WeightNormLinear
+from .heads import AttentionPoolingHead, AttentivePooler, BatchNormMLP, DINOHead, GlobalBatchNorm, WeightNormLinear
 from .image_processing_ssl import SSLImageProcessor
 from .masking import MultiBlockMaskGenerator, RandomMask, RandomMaskGenerator
 from .masking_3d import VJEPA_MASK_SETS, BlockMaskSet, MultiBlock3DMaskGenerator
@@ -19,6 +21,13 @@ from .modeling_byol import (
     BYOLSSLForPreTrainingOutput,
     BYOLSSLModel,
     BYOLSSLPreTrainedModel,
+)
+from .modeling_clip import (
+    CLIPSSLForImageClassification,
+    CLIPSSLForPreTraining,
+    CLIPSSLForPreTrainingOutput,
+    CLIPSSLModel,
+    CLIPSSLPreTrainedModel,
 )
 from .modeling_dino import (
     DINOSSLForImageClassification,
@@ -39,6 +48,7 @@ from .modeling_ijepa import (
     IJEPASSLPreTrainedModel,
     IJepaSSLPreTrainedModel,
 )
+from .modeling_image_text import ImageTextForPreTrainingBase, ImageTextPreTrainingOutput
 from .modeling_jepa import JEPAForPreTrainingBase, JEPAPreTrainedModel
 from .modeling_joint_embedding import JointEmbeddingPreTrainedModel
 from .modeling_lejepa import (
@@ -62,6 +72,13 @@ from .modeling_mocov3 import (
     MoCoV3SSLModel,
     MoCoV3SSLPreTrainedModel,
 )
+from .modeling_siglip import (
+    SiglipSSLForImageClassification,
+    SiglipSSLForPreTraining,
+    SiglipSSLForPreTrainingOutput,
+    SiglipSSLModel,
+    SiglipSSLPreTrainedModel,
+)
 from .modeling_simclr import (
     SimCLRSSLForImageClassification,
     SimCLRSSLForPreTraining,
@@ -84,10 +101,28 @@ from .modeling_vjepa import (
     VJEPASSLPreTrainedModel,
 )
 from .predictor import MaskedTokenPredictor
+from .processing_image_text import ImageTextProcessor, train_caption_tokenizer
 from .sigreg import SIGReg
 from .video_processing_ssl import SSLVideoProcessor
 
 __all__ = [
+    "AttentionPoolingHead",
+    "CLIPSSLConfig",
+    "CLIPSSLForImageClassification",
+    "CLIPSSLForPreTraining",
+    "CLIPSSLForPreTrainingOutput",
+    "CLIPSSLModel",
+    "CLIPSSLPreTrainedModel",
+    "SiglipSSLConfig",
+    "SiglipSSLForImageClassification",
+    "SiglipSSLForPreTraining",
+    "SiglipSSLForPreTrainingOutput",
+    "SiglipSSLModel",
+    "SiglipSSLPreTrainedModel",
+    "ImageTextForPreTrainingBase",
+    "ImageTextPreTrainingOutput",
+    "ImageTextProcessor",
+    "train_caption_tokenizer",
     "AttentivePooler",
     "BYOLSSLConfig",
     "BYOLSSLForImageClassification",

@@ -1,6 +1,6 @@
 """BYOL configuration: the shared ViT plus the projector and predictor MLPs."""
 
-from .configuration_joint_embedding import JointEmbeddingConfig, check_positive
+from .configuration_joint_embedding import JointEmbeddingConfig, check_positive, check_predictor_layers
 
 
 class BYOLSSLConfig(JointEmbeddingConfig):
@@ -18,7 +18,8 @@ class BYOLSSLConfig(JointEmbeddingConfig):
         projection_size (`int`, defaults to 256): output of projector and predictor.
         projection_num_layers (`int`, defaults to 2): linear layers of the projector (official: 2).
         prediction_hidden_size (`int`, defaults to 4096): hidden width of the predictor (same shape as the projector).
-        prediction_num_layers (`int`, defaults to 2): linear layers of the predictor (official: 2).
+        prediction_num_layers (`int`, defaults to 2): linear layers of the predictor (official: 2; 0: no
+            predictor, the ablation of BYOL's Table 5).
         crop_scale (pair, defaults to (0.08, 1.0)): area range of the random resized crops of both views.
     """
 
@@ -31,7 +32,8 @@ class BYOLSSLConfig(JointEmbeddingConfig):
     prediction_num_layers: int = 2
 
     def __post_init__(self, **kwargs):
-        check_positive(self, "prediction_hidden_size", "prediction_num_layers")
+        check_positive(self, "prediction_hidden_size")
+        check_predictor_layers(self)
         super().__post_init__(**kwargs)
 
 

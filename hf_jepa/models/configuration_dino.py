@@ -16,6 +16,11 @@ class DINOSSLConfig(BackboneViTConfig):
         head_output_size (`int`, defaults to 65536): prototypes (softmax dimension).
         head_num_layers (`int`, defaults to 3): linear layers in the MLP.
         head_norm_last_layer (`bool`, defaults to `True`): fix the norm of each prototype at 1.
+        predictor_num_layers (`int`, defaults to 0): a student-only predictor MLP (GELU between layers) on the head's
+            bottleneck output, before its normalisation and the prototypes, as BYOL's predictor follows its
+            projector: the ablation of the DINO paper's Table 14 ("the predictor marginally hurts"). 0: none
+            (official DINO).
+        predictor_hidden_size (`int`, *optional*): its hidden width (default: `head_hidden_size`).
         student_temperature (`float`, defaults to 0.1): softmax temperature of the student.
         teacher_temperature (`float`, defaults to 0.07): teacher temperature after its warm-up.
         warmup_teacher_temperature (`float`, defaults to 0.04): teacher temperature at step 0.
@@ -41,6 +46,8 @@ class DINOSSLConfig(BackboneViTConfig):
     head_output_size: int = 65536
     head_num_layers: int = 3
     head_norm_last_layer: bool = True
+    predictor_num_layers: int = 0
+    predictor_hidden_size: int | None = None
     student_temperature: float = 0.1
     teacher_temperature: float = 0.07
     warmup_teacher_temperature: float = 0.04
@@ -63,7 +70,7 @@ class DINOSSLConfig(BackboneViTConfig):
         for name in ("student_temperature", "teacher_temperature", "warmup_teacher_temperature"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}.")
-        for name in ("teacher_temperature_warmup_steps", "freeze_last_layer_steps"):
+        for name in ("teacher_temperature_warmup_steps", "freeze_last_layer_steps", "predictor_num_layers"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}.")
         check_local_crop_size(self)

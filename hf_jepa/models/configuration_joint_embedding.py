@@ -45,4 +45,11 @@ def check_positive(config, *names: str) -> None:
             raise ValueError(f"`{name}` must be > 0, got {value!r}.")
 
 
-__all__ = ["JointEmbeddingConfig", "check_positive"]
+def check_predictor_layers(config) -> None:
+    """`prediction_num_layers`: a whole number >= 0 (0: no predictor, the ablation)."""
+    value = config.prediction_num_layers
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"`prediction_num_layers` must be an integer >= 0 (0: no predictor), got {value!r}.")
+
+
+__all__ = ["JointEmbeddingConfig", "check_positive", "check_predictor_layers"]

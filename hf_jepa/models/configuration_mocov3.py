@@ -1,7 +1,7 @@
 """MoCo v3 configuration: the shared ViT plus the projector, predictor, InfoNCE temperature and the frozen random
 patch projection."""
 
-from .configuration_joint_embedding import JointEmbeddingConfig, check_positive
+from .configuration_joint_embedding import JointEmbeddingConfig, check_positive, check_predictor_layers
 
 
 class MoCoV3SSLConfig(JointEmbeddingConfig):
@@ -22,7 +22,7 @@ class MoCoV3SSLConfig(JointEmbeddingConfig):
         projection_num_layers (`int`, defaults to 3): linear layers of the projector (ViT: 3), each linear without
             bias -> BatchNorm (-> ReLU); the last BatchNorm has no scale or shift.
         prediction_hidden_size (`int`, defaults to 4096): hidden width of the predictor.
-        prediction_num_layers (`int`, defaults to 2): linear layers of the predictor; for the ViT its last
+        prediction_num_layers (`int`, defaults to 2): linear layers of the predictor (0: none); for the ViT its last
             BatchNorm (no scale or shift) is kept too.
         temperature (`float`, defaults to 0.2): InfoNCE temperature T (official ViT `--moco-t=.2`); the loss is
             scaled by 2T.
@@ -44,7 +44,8 @@ class MoCoV3SSLConfig(JointEmbeddingConfig):
     freeze_patch_projection: bool = True
 
     def __post_init__(self, **kwargs):
-        check_positive(self, "temperature", "prediction_hidden_size", "prediction_num_layers")
+        check_positive(self, "temperature", "prediction_hidden_size")
+        check_predictor_layers(self)
         super().__post_init__(**kwargs)
 
 

@@ -60,6 +60,39 @@ class _AllReduceSumWithGrad(torch.autograd.Function):
         return grad
 
 
+class _RingPassWithGrad(torch.autograd.Function):
+    """Send to the next rank and receive from the previous one; backward: the gradient goes back the other way (each
+    tensor's gradient returns to the process that sent it)."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        world, me = dist.get_world_size(), dist.get_rank()
+        ctx.next_rank, ctx.previous_rank = (me + 1) % world, (me - 1) % world
+        return _exchange(tensor, to_rank=ctx.next_rank, from_rank=ctx.previous_rank)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return _exchange(grad, to_rank=ctx.previous_rank, from_rank=ctx.next_rank)
+
+
+def _exchange(tensor: torch.Tensor, to_rank: int, from_rank: int) -> torch.Tensor:
+    received = torch.empty_like(tensor)
+    operations = [
+        dist.P2POp(dist.isend, tensor.contiguous(), to_rank),
+        dist.P2POp(dist.irecv, received, from_rank),
+    ]
+    for request in dist.batch_isend_irecv(operations):
+        request.wait()
+    return received
+
+
+def ring_pass_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """[B, ...] of the previous rank (rank - 1, cyclically), this one's sent to the next; differentiable. After
+    `world_size - 1` passes every process has seen every other's tensor, holding one [B, ...] at a time (SigLIP's
+    chunked loss). The identity in one process."""
+    return _RingPassWithGrad.apply(tensor) if is_distributed() else tensor
+
+
 def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     """[B, ...] on each process -> [world_size * B, ...], rank-major, differentiable. Every process must pass the
     same B (accelerate's default `even_batches` gives that)."""
@@ -81,4 +114,12 @@ def all_reduce_sum_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     return _AllReduceSumWithGrad.apply(tensor) if is_distributed() else tensor
 
 
-__all__ = ["all_reduce_sum_with_grad", "gather_no_grad", "gather_with_grad", "is_distributed", "rank", "world_size"]
+__all__ = [
+    "all_reduce_sum_with_grad",
+    "gather_no_grad",
+    "gather_with_grad",
+    "is_distributed",
+    "rank",
+    "ring_pass_with_grad",
+    "world_size",
+]

@@ -1,11 +1,12 @@
 """Heads on top of the encoder: DINO's projection head, the BatchNorm MLPs of SimCLR / MoCo v3 / BYOL (with their
-BatchNorm over the global batch), V-JEPA's attentive probe."""
+BatchNorm over the global batch), V-JEPA's attentive probe, SigLIP's attention-pooling head."""
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .distributed import gather_with_grad, is_distributed
+from .vit import Mlp
 
 
 def build_mlp(in_size: int, hidden_size: int, out_size: int, num_layers: int) -> nn.Sequential:
@@ -60,10 +61,13 @@ class DINOHead(nn.Module):
         self.last_layer = WeightNormLinear(bottleneck_size, output_size)
         self.last_layer.weight_g.requires_grad_(not norm_last_layer)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """[..., in_size] -> [..., output_size] logits."""
-        hidden = F.normalize(self.mlp(features), dim=-1, p=2)
-        return self.last_layer(hidden)
+    def forward(self, features: torch.Tensor, predictor: nn.Module | None = None) -> torch.Tensor:
+        """[..., in_size] -> [..., output_size] logits. `predictor` (DINO's student-only predictor ablation) maps the
+        bottleneck output before its normalisation and the prototypes."""
+        bottleneck = self.mlp(features)
+        if predictor is not None:
+            bottleneck = predictor(bottleneck)
+        return self.last_layer(F.normalize(bottleneck, dim=-1, p=2))
 
 
 class GlobalBatchNorm(nn.Module):
@@ -224,3 +228,23 @@ class AttentivePooler(nn.Module):
         query = query + self.proj(attended)
         query = query + self.mlp(self.norm2(query))
         return query[:, 0]
+
+
+class AttentionPoolingHead(nn.Module):
+    """SigLIP's MAP head, sized by a ViT config (width, heads, MLP width and activation, norm epsilon): one learned
+    probe cross-attends to the tokens (`nn.MultiheadAttention`), then a residual MLP (the ViT's `Mlp`) on its
+    layer-normed output. tokens [B, L, D] -> [B, D]. The same computation and parameter layout as transformers'
+    `SiglipMultiheadAttentionPoolingHead` (`probe`, `attention`, `layernorm`, `mlp.fc1/fc2`)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.probe = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.attention = nn.MultiheadAttention(config.hidden_size, config.num_attention_heads, batch_first=True)
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = Mlp(config.hidden_size, config.intermediate_size, config.hidden_act)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        probe = self.probe.expand(tokens.shape[0], -1, -1).to(tokens.dtype)  # [B, 1, D]
+        pooled = self.attention(probe, tokens, tokens, need_weights=False)[0]
+        pooled = pooled + self.mlp(self.layernorm(pooled))
+        return pooled[:, 0]

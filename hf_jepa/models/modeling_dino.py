@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from transformers import initialization as init
 
 from .configuration_dino import DINOSSLConfig
-from .heads import DINOHead, WeightNormLinear
+from .heads import DINOHead, WeightNormLinear, build_mlp
 from .losses import dino_cross_entropy
 from .modeling_backbones import SSLEncoder
 from .modeling_ssl_vit import (
@@ -60,7 +60,8 @@ class DINOSSLForPreTrainingOutput(SSLPreTrainingOutput):
 
 
 class DINOSSLForPreTraining(DINOSSLPreTrainedModel, SSLModelWithEMATarget):
-    """Student (encoder + head, trained) and EMA teacher (`encoder`, published, + `teacher_head`)."""
+    """Student (encoder + head, trained; + `student_predictor` in the predictor ablation) and EMA teacher
+    (`encoder`, published, + `teacher_head`)."""
 
     main_input_name = "global_crops"
     ema_pairs = (("student_encoder", "encoder"), ("student_head", "teacher_head"))
@@ -71,6 +72,10 @@ class DINOSSLForPreTraining(DINOSSLPreTrainedModel, SSLModelWithEMATarget):
         self.student_encoder = DINOSSLModel(config)
         self.student_head = self._build_head(config)
         self.teacher_head = self._build_head(config)
+        if config.predictor_num_layers > 0:  # the Table 14 ablation: the student alone goes through a predictor
+            size = config.head_bottleneck_size
+            hidden = config.predictor_hidden_size or config.head_hidden_size
+            self.student_predictor = build_mlp(size, hidden, size, config.predictor_num_layers)
         # Saved with the model and moved by `.to()`: a center left on another device or lost on resume is a bug.
         self.register_buffer("center", torch.zeros(1, config.head_output_size))
         # Teacher-logit sums of the training forwards since the center last moved (see `defer_batch_statistics`).
@@ -151,7 +156,8 @@ class DINOSSLForPreTraining(DINOSSLPreTrainedModel, SSLModelWithEMATarget):
             locals_flat = views_first(local_crops)
             local = self.student_encoder(locals_flat, interpolate_pos_encoding=True, return_dict=True)
             features.append(local.pooler_output)
-        student_logits = self.student_head(torch.cat(features, dim=0)).unflatten(0, (-1, batch))  # [Vs, B, K]
+        predictor = getattr(self, "student_predictor", None)
+        student_logits = self.student_head(torch.cat(features, dim=0), predictor).unflatten(0, (-1, batch))
 
         teacher_logits = teacher_logits.float()
         teacher_probs = F.softmax((teacher_logits - self.center) / temperature, dim=-1).unflatten(

@@ -3,12 +3,14 @@
 from dataclasses import dataclass
 
 import torch
+import torch.nn as nn
 
 from .configuration_ijepa import IJEPASSLConfig
 from .losses import latent_prediction_loss
 from .masking import MultiBlockMaskGenerator
 from .modeling_jepa import JEPAForPreTrainingBase, JEPAPreTrainedModel, target_std
 from .modeling_ssl_vit import SSLPreTrainingOutput, SSLViTForImageClassification, SSLViTModel
+from .patches import normalize_patches, patchify
 from .vit import gather_tokens
 
 
@@ -31,9 +33,10 @@ class IJEPASSLForPreTrainingOutput(SSLPreTrainingOutput):
     """
     Args:
         loss (`torch.FloatTensor` of shape `()`): smooth-L1 (or the configured) loss over all target tokens.
-        predictions (`torch.FloatTensor` of shape `(batch, num_targets, Kt, hidden_size)`): predicted embeddings.
+        predictions (`torch.FloatTensor` of shape `(batch, num_targets, Kt, hidden_size)`): predicted embeddings
+            (with `prediction_target="pixels"`: predicted patch pixels, last dimension p*p*C).
         targets (`torch.FloatTensor` of shape `(batch, num_targets, Kt, hidden_size)`): layer-normed EMA-encoder
-            embeddings at the target positions.
+            embeddings at the target positions (or the per-patch normalised pixels of the target patches).
         context_idx (`torch.LongTensor` of shape `(batch, Kc)`): patches the context encoder saw.
         target_idx (`torch.LongTensor` of shape `(batch, num_targets, Kt)`): patches of each target block.
     """
@@ -59,6 +62,9 @@ class IJEPASSLForPreTraining(IJEPASSLPreTrainedModel, JEPAForPreTrainingBase):
             context_scale=config.context_scale,
             min_keep=config.min_keep,
         )
+        if config.prediction_target == "pixels":  # the Table 7 ablation: predicted embeddings -> patch pixels
+            patch_height, patch_width = config.patch_shape
+            self.pixel_head = nn.Linear(config.hidden_size, patch_height * patch_width * config.num_channels)
         self.post_init()
 
     def forward(
@@ -83,11 +89,16 @@ class IJEPASSLForPreTraining(IJEPASSLPreTrainedModel, JEPAForPreTrainingBase):
             )
         num_targets, target_len = target_idx.shape[1:]
 
-        full, pooled = self.target_pass(pixel_values)  # [B, N, D], [B, D]
+        if self.config.prediction_target == "pixels":
+            full, pooled = normalize_patches(patchify(pixel_values.float(), self.config.patch_shape))[0], None
+        else:
+            full, pooled = self.target_pass(pixel_values)  # [B, N, D], [B, D]
         targets = gather_tokens(full, target_idx.flatten(1)).view(batch, num_targets, target_len, -1)  # [B, T, Kt, D]
         context = self.context_embeddings(pixel_values, context_idx)  # [B, Kc, D]
         # One predictor pass per target block, batched: each block only sees the context and its own queries.
         predictions = self.predictor(context, context_idx, target_idx)  # [B, T, Kt, D]
+        if self.config.prediction_target == "pixels":
+            predictions = self.pixel_head(predictions)  # [B, T, Kt, p*p*C]
 
         loss = latent_prediction_loss(predictions, targets, self.config.loss_type)
         logs = {

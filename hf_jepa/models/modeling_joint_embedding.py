@@ -48,6 +48,8 @@ def build_head(config, kind: str, **options) -> BatchNormMLP:
     0.9) have caught up with the batch statistics."""
     in_size = config.pooled_size if kind == "projection" else config.projection_size
     hidden, layers = getattr(config, f"{kind}_hidden_size"), getattr(config, f"{kind}_num_layers")
+    if kind == "prediction" and layers == 0:
+        return nn.Identity()
     return BatchNormMLP(
         in_size,
         hidden,

@@ -16,6 +16,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClass
 from transformers.utils import ModelOutput
 
 from .configuration_ssl_vit import SSLViTConfig
+from .heads import AttentivePooler
 from .predictor import MaskedTokenPredictor
 from .vit import TransformerBlock, ViTEmbeddings, build_blocks
 
@@ -88,6 +89,15 @@ class SSLPreTrainedModel(PreTrainedModel):
                     init.trunc_normal_(token, std=std)
             if isinstance(module, MaskedTokenPredictor):
                 init.trunc_normal_(module.mask_tokens, std=std)
+        elif isinstance(module, AttentivePooler):
+            init.trunc_normal_(module.query_token, std=std)
+        elif isinstance(module, nn.BatchNorm1d):  # the linear probe's normalisation (`classifier_batch_norm`)
+            if module.affine:
+                init.ones_(module.weight)
+                init.zeros_(module.bias)
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
 
     @staticmethod
     def _rescale_residual_projections(block: TransformerBlock) -> None:
@@ -164,12 +174,22 @@ class SSLViTModel(SSLPreTrainedModel):
         return self.as_return_type(output, return_dict)
 
 
+CLASSIFIER_POOLINGS = ("pooler", "attentive")
+
+
 class SSLViTForImageClassification(SSLPreTrainedModel):
     """Encoder + linear classifier on the pooled feature. `labels` give the loss transformers' ViT classifier gives
     for `config.problem_type`: cross-entropy (integer labels [B]), BCE with logits (multi-label [B, num_labels]) or
-    MSE (regression, `num_labels=1`)."""
+    MSE (regression, `num_labels=1`).
+
+    Two optional config fields (absent: the defaults) shape what the classifier reads, for the probing protocols:
+    `classifier_pooling` is `"pooler"` (the encoder's `pooler_output`) or `"attentive"` (a learned query
+    cross-attends to all tokens: V-JEPA's and I-JEPA's attentive probe, module `probe`); `classifier_batch_norm=True`
+    puts a BatchNorm without affine parameters before the classifier (MAE's linear probe, module `classifier_norm`).
+    """
 
     encoder_class = SSLViTModel
+    default_classifier_pooling = "pooler"
 
     def __init__(self, config: SSLViTConfig):
         super().__init__(config)
@@ -180,11 +200,22 @@ class SSLViTForImageClassification(SSLPreTrainedModel):
         self.post_init()
 
     def add_pooling_head(self, config: SSLViTConfig) -> None:
-        """Modules between the encoder and the classifier: none (the encoder's `pooler_output` is classified)."""
+        """Modules between the encoder and the classifier, as `classifier_pooling` and `classifier_batch_norm` ask."""
+        pooling = getattr(config, "classifier_pooling", None) or self.default_classifier_pooling
+        if pooling not in CLASSIFIER_POOLINGS:
+            raise ValueError(f"`classifier_pooling` must be one of {CLASSIFIER_POOLINGS}, got {pooling!r}.")
+        if pooling == "attentive":
+            heads = getattr(config, "probe_num_attention_heads", None) or config.num_attention_heads
+            self.probe = AttentivePooler(config.hidden_size, heads, config.layer_norm_eps)
+        if getattr(config, "classifier_batch_norm", False):
+            self.classifier_norm = nn.BatchNorm1d(config.pooled_size, affine=False, eps=1e-6)
 
     def pooled_features(self, outputs: BaseModelOutputWithPooling) -> torch.Tensor:
         """[B, D]: what the classifier reads."""
-        return outputs.pooler_output
+        probe = getattr(self, "probe", None)
+        features = outputs.pooler_output if probe is None else probe(outputs.last_hidden_state)
+        norm = getattr(self, "classifier_norm", None)
+        return features if norm is None else norm(features)
 
     def forward(
         self,

@@ -9,7 +9,6 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 
 from .configuration_vjepa import VJEPASSLConfig
-from .heads import AttentivePooler
 from .losses import latent_power_loss
 from .masking_3d import MultiBlock3DMaskGenerator
 from .modeling_jepa import JEPAForPreTrainingBase, JEPAPreTrainedModel, target_std
@@ -39,8 +38,6 @@ class VJEPASSLPreTrainedModel(JEPAPreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, MaskedTokenPredictor):
             init.zeros_(module.mask_tokens)  # official `zero_init_mask_tokens`
-        elif isinstance(module, AttentivePooler):
-            init.trunc_normal_(module.query_token, std=self.config.initializer_range)
 
 
 class VJEPASSLModel(VJEPASSLPreTrainedModel, SSLViTModel):
@@ -72,16 +69,10 @@ class VJEPASSLModel(VJEPASSLPreTrainedModel, SSLViTModel):
 class VJEPASSLForVideoClassification(VJEPASSLPreTrainedModel, SSLViTForImageClassification):
     """Encoder + V-JEPA's attentive probe (a cross-attention pooler) + linear classifier; `labels` give the loss of
     `config.problem_type`, as the image classifiers. For frozen evaluation, freeze `encoder` and train `probe` and
-    `classifier`."""
+    `classifier`. `classifier_pooling="pooler"` classifies the mean of the tokens instead (a linear probe)."""
 
     encoder_class = VJEPASSLModel
-
-    def add_pooling_head(self, config: VJEPASSLConfig) -> None:
-        heads = config.probe_num_attention_heads or config.num_attention_heads
-        self.probe = AttentivePooler(config.hidden_size, heads, config.layer_norm_eps)
-
-    def pooled_features(self, outputs: BaseModelOutputWithPooling) -> torch.Tensor:
-        return self.probe(outputs.last_hidden_state)
+    default_classifier_pooling = "attentive"
 
     def forward(
         self,

@@ -108,7 +108,8 @@ class SIGReg(nn.Module):
         self.num_slices, self.num_knots, self.t_max = num_slices, num_knots, float(t_max)
         self.integration, self.seed, self.validate = integration, seed, bool(validate)
         low = 0.0 if integration == "half" else -self.t_max
-        knots = torch.linspace(low, self.t_max, num_knots, dtype=torch.float64)
+        # On the host even when the model is built under a meta (or other) default device.
+        knots = torch.linspace(low, self.t_max, num_knots, dtype=torch.float64, device="cpu")
         weights = _trapezoid_weights(knots) * (2.0 if integration == "half" else 1.0)
         window = torch.exp(-knots.square() / 2)  # N(0, 1)'s characteristic function, also the Gaussian window
         # Host float64 constants, not buffers: `model.half()` must not round them; moved once per device and dtype.
