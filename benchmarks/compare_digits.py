@@ -25,7 +25,8 @@ def run(output_dir: Path, *extra: str) -> dict:
 
 
 def section(title: str, output_dir: Path, results: dict) -> str:
-    table = (output_dir / "results.md").read_text().split("\n", 3)[-1].strip()
+    # results.md's per-modality headings, one level under this comparison's (RESULTS.md sections are "## ").
+    table = (output_dir / "results.md").read_text().split("\n", 3)[-1].strip().replace("## ", "#### ")
     claims = "\n".join(f"- {item['claim']} {item['finding']}" for item in results["claims"])
     runs = sum(run.get("wall_seconds", 0.0) for run in results["runs"]) / 60
     timing = f"Whole command: {results['command_seconds'] / 60:.1f} min (its runs, as they happened: {runs:.1f} min)."
