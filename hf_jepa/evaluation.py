@@ -17,19 +17,30 @@ def collated_batches(dataset, collate, batch_size: int, progress: bool = False) 
 
 
 @torch.no_grad()
-def extract_features(encoder, dataset, collate, batch_size=256, progress: bool = True):
-    """Pooled encoder features [N, D] and labels [N] of a `datasets.Dataset` whose rows `collate` turns into the
-    encoder's input and "labels" (an `ImageCollator`, or a `VideoClipCollator` in eval mode)."""
+def encode_split(encoder, dataset, collate, batch_size: int = 256, tokens: bool = False, progress: bool = False):
+    """One pass of the frozen encoder over a `datasets.Dataset` whose rows `collate` turns into the encoder's input
+    (an `ImageCollator`, or a `VideoClipCollator` in eval mode): pooled features [N, D], every output token [N, L, D]
+    (prefix tokens included; None unless `tokens`) and the labels [N] (None when the collator gives none)."""
     device = next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
-    features, labels = [], []
+    pooled, hidden, labels = [], [], []
     for batch in collated_batches(dataset, collate, batch_size, progress):
         inputs = batch[encoder.main_input_name].to(device)  # pixel_values, or pixel_values_videos for clips
-        features.append(encoder(inputs, return_dict=True).pooler_output.float().cpu())
-        labels.append(batch["labels"])
+        output = encoder(inputs, return_dict=True)
+        pooled.append(output.pooler_output.float().cpu())
+        if tokens:
+            hidden.append(output.last_hidden_state.float().cpu())
+        if "labels" in batch:
+            labels.append(batch["labels"])
     encoder.train(was_training)
-    return torch.cat(features), torch.cat(labels)
+    return torch.cat(pooled), torch.cat(hidden) if tokens else None, torch.cat(labels) if labels else None
+
+
+def extract_features(encoder, dataset, collate, batch_size=256, progress: bool = True):
+    """Pooled encoder features [N, D] and labels [N] (see `encode_split`)."""
+    features, _, labels = encode_split(encoder, dataset, collate, batch_size, progress=progress)
+    return features, labels
 
 
 def knn_top1(

@@ -7,8 +7,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..evaluation import collated_batches, linear_probe_top1
+from ..evaluation import linear_probe_top1
 from ..models.heads import AttentivePooler
+
+FEW_SHOT_FRACTIONS = (0.01, 0.1)
 
 
 def few_shot_indices(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
@@ -30,23 +32,14 @@ def few_shot_linear_probe(train_x, train_y, test_x, test_y, fraction: float, see
     return linear_probe_top1(train_x[rows], train_y[rows], test_x, test_y, seed=seed)
 
 
-@torch.no_grad()
-def encode(encoder, dataset, collate, batch_size: int = 256, tokens: bool = False):
-    """One pass of the frozen encoder over a split: pooled features [N, D], every output token [N, L, D] (prefix
-    tokens included; None unless `tokens`) and the labels [N] (None when the collator gives none)."""
-    device = next(encoder.parameters()).device
-    was_training = encoder.training
-    encoder.eval()
-    pooled, hidden, labels = [], [], []
-    for batch in collated_batches(dataset, collate, batch_size):
-        output = encoder(batch[encoder.main_input_name].to(device), return_dict=True)
-        pooled.append(output.pooler_output.float().cpu())
-        if tokens:
-            hidden.append(output.last_hidden_state.float().cpu())
-        if "labels" in batch:
-            labels.append(batch["labels"])
-    encoder.train(was_training)
-    return torch.cat(pooled), torch.cat(hidden) if tokens else None, torch.cat(labels) if labels else None
+def few_shot_probes(train_x, train_y, test_x, test_y, seed: int = 0) -> dict[str, float]:
+    """`few_shot_<p>pct_linear_probe_top1` for each fraction of `FEW_SHOT_FRACTIONS`."""
+    return {
+        f"few_shot_{round(fraction * 100)}pct_linear_probe_top1": few_shot_linear_probe(
+            train_x, train_y, test_x, test_y, fraction, seed
+        )
+        for fraction in FEW_SHOT_FRACTIONS
+    }
 
 
 def attentive_probe_top1(
@@ -88,4 +81,10 @@ def attentive_probe_top1(
     return (predictions == test_labels).float().mean().item()
 
 
-__all__ = ["attentive_probe_top1", "encode", "few_shot_indices", "few_shot_linear_probe"]
+__all__ = [
+    "FEW_SHOT_FRACTIONS",
+    "few_shot_probes",
+    "attentive_probe_top1",
+    "few_shot_indices",
+    "few_shot_linear_probe",
+]

@@ -15,17 +15,15 @@ import torch
 from transformers import TrainerCallback
 
 from ..engine.run_files import atomic_write_text
-from ..evaluation import knn_top1, representation_stats
+from ..evaluation import encode_split, evaluate_features, knn_top1, representation_stats
 from ..registry import get_method
 from .budget import Budget
 from .flops import StepCostCallback
 from .memory import PeakMemory
 from .presets import Variant
-from .probes import attentive_probe_top1, encode, few_shot_linear_probe
+from .probes import attentive_probe_top1, few_shot_probes
 
 logger = logging.getLogger("hf_jepa.compare")
-
-FEW_SHOT_FRACTIONS = (0.01, 0.1)
 
 
 @dataclass
@@ -172,10 +170,12 @@ class CurveCallback(TrainerCallback):
             * max(args.world_size, 1),
             "train_seconds": self.cost.train_seconds,
         }
-        eval_features, _, eval_labels = encode(encoder, data.data["eval"], data.eval_collator, self.batch_size)
+        eval_features, _, eval_labels = encode_split(encoder, data.data["eval"], data.eval_collator, self.batch_size)
         point.update(representation_stats(eval_features))
         if eval_labels is not None:
-            train_features, _, train_labels = encode(encoder, data.data["train"], data.eval_collator, self.batch_size)
+            train_features, _, train_labels = encode_split(
+                encoder, data.data["train"], data.eval_collator, self.batch_size
+            )
             point["knn_top1"] = knn_top1(train_features, train_labels, eval_features, eval_labels)
         self.points.append(point)
         with self.path.open("a", encoding="utf-8") as handle:
@@ -280,7 +280,7 @@ def frozen_feature_protocols(variant: Variant, model_dir: Path, data, seed: int,
     method = get_method(variant.method)
     encoder = method.model_class.from_pretrained(model_dir)
     attentive = method.paper_probe == "attentive" and data.label_column is not None
-    eval_features, eval_tokens, eval_labels = encode(
+    eval_features, eval_tokens, eval_labels = encode_split(
         encoder, data.data["eval"], data.eval_collator, settings.eval_batch_size, tokens=attentive
     )
     path = settings.features_path(settings.run_id(variant, seed))
@@ -290,12 +290,10 @@ def frozen_feature_protocols(variant: Variant, model_dir: Path, data, seed: int,
     if eval_labels is None:
         measured.update(representation_stats(eval_features))
         return measured
-    train_features, train_tokens, train_labels = encode(
+    train_features, train_tokens, train_labels = encode_split(
         encoder, data.data["train"], data.eval_collator, settings.eval_batch_size, tokens=attentive
     )
-    for fraction in FEW_SHOT_FRACTIONS:
-        key = f"few_shot_{round(fraction * 100)}pct_linear_probe_top1"
-        measured[key] = few_shot_linear_probe(train_features, train_labels, eval_features, eval_labels, fraction, seed)
+    measured.update(few_shot_probes(train_features, train_labels, eval_features, eval_labels, seed))
     if attentive:
         heads = getattr(encoder.config, "num_attention_heads", 1)
         measured["attentive_probe_top1"] = attentive_probe_top1(
@@ -314,7 +312,7 @@ def random_init_rows(variant: Variant, settings: CompareSettings, seeds: int) ->
     for seed in range(seeds):
         torch.manual_seed(seed)
         encoder = method.pretraining_class(config).get_encoder()
-        eval_features, _, eval_labels = encode(
+        eval_features, _, eval_labels = encode_split(
             encoder, data.data["eval"], data.eval_collator, settings.eval_batch_size
         )
         row = {"label": "random-init", "method": variant.method, "seed": seed, **representation_stats(eval_features)}
@@ -324,16 +322,12 @@ def random_init_rows(variant: Variant, settings: CompareSettings, seeds: int) ->
             torch.save({"features": eval_features, "labels": eval_labels}, path)
             row["features_path"] = os.path.relpath(path, settings.output_dir)
         if eval_labels is not None:
-            train_features, _, train_labels = encode(
+            train_features, _, train_labels = encode_split(
                 encoder, data.data["train"], data.eval_collator, settings.eval_batch_size
             )
-            from ..evaluation import linear_probe_top1
-
-            row["knn_top1"] = knn_top1(train_features, train_labels, eval_features, eval_labels)
-            row["linear_probe_top1"] = linear_probe_top1(train_features, train_labels, eval_features, eval_labels)
-            for fraction in FEW_SHOT_FRACTIONS:
-                key = f"few_shot_{round(fraction * 100)}pct_linear_probe_top1"
-                row[key] = few_shot_linear_probe(train_features, train_labels, eval_features, eval_labels, fraction)
+            train, test = (train_features, train_labels), (eval_features, eval_labels)
+            row.update(evaluate_features(train, test))  # kNN, linear probe (statistics as above)
+            row.update(few_shot_probes(*train, *test))
         rows.append(row)
     return rows
 
@@ -349,7 +343,6 @@ def steps_for(variant: Variant, settings: CompareSettings) -> tuple[int, dict]:
 
 __all__ = [
     "CompareSettings",
-    "FEW_SHOT_FRACTIONS",
     "calibrate",
     "evaluation_steps",
     "random_init_rows",
