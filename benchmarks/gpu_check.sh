@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The checks that need a CUDA machine, in under 5 minutes: the gpu-marked tests, then the benchmarks.
+# The checks that need a CUDA machine, in about 10 minutes: the gpu-marked tests, then the benchmarks.
 # Logs and an updated copy of RESULTS.md go to $OUT when it is set (the device machine's output folder), else to
 # benchmarks/gpu_output/. Exits non-zero when CUDA is missing or any step fails.
 set -uo pipefail
@@ -30,7 +30,7 @@ step() {  # step NAME TIME_LIMIT_S COMMAND...: runs COMMAND, logs to $out/NAME.l
   fi
 }
 
-step pytest_gpu 100 python -m pytest -m gpu -q
+step pytest_gpu 240 python -m pytest -m gpu -q
 step bench_masking 60 python benchmarks/bench_masking.py --results "$out/RESULTS.md"
 step bench_ema 40 python benchmarks/bench_ema.py --results "$out/RESULTS.md"
 step bench_ijepa_throughput 90 python benchmarks/bench_ijepa_throughput.py --models base --bf16 \
@@ -40,4 +40,8 @@ step bench_methods_throughput 150 python benchmarks/bench_methods_throughput.py 
 step bench_masking_3d 60 python benchmarks/bench_masking_3d.py --results "$out/RESULTS.md"
 step bench_vjepa_throughput 240 python benchmarks/bench_vjepa_throughput.py --models large --bf16 --steps 5 \
   --results "$out/RESULTS.md"
+step input_pipeline 150 python benchmarks/input_pipeline.py --gpu-decode --workers 0 2 --batches 8 \
+  --trainer-steps 10 --trainer-rounds 1 --results "$out/RESULTS.md"
+# torch.compile against eager on the GPU; FSDP2 against DDP on 2 CPU processes (gloo) of the same machine.
+step bench_distributed_step 300 python benchmarks/bench_distributed_step.py --reps 10 --results "$out/RESULTS.md"
 exit $failed

@@ -50,6 +50,10 @@ from .models import (
     LeJEPASSLForImageClassification,
     LeJEPASSLForPreTraining,
     LeJEPASSLModel,
+    LeWMConfig,
+    LeWMForImageClassification,
+    LeWMForPreTraining,
+    LeWMModel,
     MAESSLConfig,
     MAESSLForImageClassification,
     MAESSLForPreTraining,
@@ -218,8 +222,10 @@ class Method:
     # `hf-jepa pretrain` defaults of this method's official recipe that differ from the command's common ones.
     training_defaults: dict = field(default_factory=dict)
     # One of `MODALITIES`: "image" (inputs `pixel_values`, image processor, image classification), "video"
-    # (`pixel_values_videos`) or "image-text" (`pixel_values` + the captions' `input_ids`; an image tower published
-    # and classified as an image model, a text tower, a tokenizer).
+    # (`pixel_values_videos`), "image-text" (`pixel_values` + the captions' `input_ids`; an image tower published
+    # and classified as an image model, a text tower, a tokenizer) or "trajectory" (windows of frames
+    # `pixel_values` [B, T, C, H, W] + `actions`, from `hf-jepa collect`; a frame encoder published and classified as
+    # an image model).
     modality: str = "image"
     # `--format` name -> "module:attribute" of a `hub.export.Exporter` to transformers' own classes.
     exporters: dict[str, str] = field(default_factory=dict)
@@ -243,7 +249,16 @@ class Method:
         return f"{self.name}.md"
 
 
-MODALITIES = ("image", "video", "image-text")
+MODALITIES = ("image", "video", "image-text", "trajectory")
+
+
+def no_views(config, processor, crop_scale=None, horizontal_flip=None):
+    """World models see the frames as recorded (the official LeWorldModel has no augmentation): identity views."""
+    return keep_frames
+
+
+def keep_frames(frames, generator=None):
+    return frames
 
 
 def image_text_views(config, processor, crop_scale=None, horizontal_flip=None):
@@ -501,6 +516,41 @@ METHODS: dict[str, Method] = {
         exporters={"transformers": "hf_jepa.hub.export_image_text:CLIP_EXPORT"},
         prediction_view="hf_jepa.demo.predictions:predict_image_text",
     ),
+    "lewm": Method(
+        name="lewm",
+        title="LeWorldModel",
+        summary="an action-conditioned world model: predict the next frame's embedding from a history of embeddings "
+        "and actions (causal AdaLN-zero transformer), keep each step's embeddings Gaussian (SIGReg); no EMA",
+        config_class=LeWMConfig,
+        model_class=LeWMModel,
+        pretraining_class=LeWMForPreTraining,
+        classification_class=LeWMForImageClassification,
+        processor_class=SSLImageProcessor,
+        # 64 px frames, patch 8, a narrow ViT and predictor (0.79 M parameters; 300 steps took 17 min on the shared
+        # 2-core machine under load). The paper: ViT-Tiny/14 at 224, a 6-layer predictor (training/lewm_*.sh).
+        default_config=dict(
+            image_size=64,
+            patch_size=8,
+            hidden_size=96,
+            num_hidden_layers=4,
+            num_attention_heads=3,
+            embedding_size=64,
+            projection_hidden_size=256,
+            predictor_num_hidden_layers=3,
+            predictor_num_attention_heads=4,
+            predictor_head_size=16,
+            predictor_intermediate_size=256,
+            sigreg_num_slices=256,
+        ),
+        train_views=no_views,
+        views_help="none (frames as recorded)",
+        # Official: AdamW, weight decay 1e-3 (constant), gradient clipping 1.0; lr 5e-5 at batch 128 over 100 epochs,
+        # raised for the few-minute CPU run.
+        training_defaults=dict(
+            learning_rate=5e-4, weight_decay=1e-3, weight_decay_end=None, per_device_train_batch_size=64
+        ),
+        modality="trajectory",
+    ),
 }
 
 
@@ -518,7 +568,12 @@ def method_of_model_type(model_type: str) -> Method:
     raise ValueError(f"`{model_type}` is not an hf_jepa model type (known: {known}).")
 
 
-_MODALITY_UNITS = {"image": "images", "video": "videos", "image-text": "image-caption pairs"}
+_MODALITY_UNITS = {
+    "image": "images",
+    "video": "videos",
+    "image-text": "image-caption pairs",
+    "trajectory": "trajectories",
+}
 
 
 def methods_help() -> str:

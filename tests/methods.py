@@ -75,9 +75,24 @@ def encoder_inputs(method: Method, config, batch: int = 2, seed: int = 0) -> dic
     return {media_key(method): media(method, config, batch, seed)}
 
 
+def trajectory_inputs(method: Method, config, batch: int = 2, seed: int = 0) -> dict:
+    """World models (modality "trajectory"): windows of frames [B, T, 3, H, W] (T = the config's `num_steps`) and the
+    actions between them [B, T, frameskip x action_dim]. Other modalities: none."""
+    if method.modality != "trajectory":
+        return {}
+    frames = media(method, config, batch * config.num_steps, seed).unflatten(0, (batch, config.num_steps))
+    generator = torch.Generator().manual_seed(seed + 200)
+    return {
+        "pixel_values": frames,
+        "actions": torch.randn(batch, config.num_steps, config.action_input_size, generator=generator),
+    }
+
+
 def pretraining_inputs(method: Method, config, batch: int = 2, seed: int = 0) -> dict:
     """What `SSLTrainer` gives the pretraining model: the method's training views of `media`, and a generator for
     its masks (a fresh one per call, so the same seed gives the same outputs)."""
+    if method.modality == "trajectory":
+        return {**trajectory_inputs(method, config, batch, seed), "generator": torch.Generator().manual_seed(seed + 2)}
     views = method.train_views(config, default_processor(method, config))
     made = views(media(method, config, batch, seed), torch.Generator().manual_seed(seed + 1))
     inputs = made if isinstance(made, dict) else {media_key(method): made}
@@ -91,6 +106,9 @@ class MediaDataset(torch.utils.data.Dataset):
     def __init__(self, method: Method, config, size: int = 8, seed: int = 0):
         self.key, self.items = media_key(method), media(method, config, size, seed)
         self.captions = caption_inputs(method, config, size, seed)
+        if method.modality == "trajectory":  # windows of frames, and the actions as a second input like captions
+            windows = trajectory_inputs(method, config, size, seed)
+            self.items, self.captions = windows.pop("pixel_values"), windows
 
     def __len__(self):
         return len(self.items)

@@ -134,6 +134,12 @@ _LEARNABLE_VIEWS = dict(crop_scale=(0.5, 1.0), color_jitter_strength=0.0)
 def test_training_lowers_the_loss_against_held_targets(method, tmp_path):
     """With the targets held still (EMA momentum 1, no batch-statistic updates such as DINO's center), the trained
     network must get closer to them: the loss on fixed evaluation views and masks (four draws of each image) falls."""
+    if method.modality == "trajectory":
+        pytest.skip(
+            "LeWorldModel's eval-mode loss at init is no baseline: its BatchNorm projectors' initial running "
+            "statistics collapse the embeddings, whose next step is then trivially predicted (test_lewm.py checks "
+            "that training lowers the loss on fixed windows)."
+        )
     fields = method.config_class().to_dict()
     config = tiny_config(method, **{k: v for k, v in _LEARNABLE_VIEWS.items() if k in fields})
     trainer = _trainer(

@@ -141,7 +141,10 @@ def test_probe_heads_follow_problem_type_and_round_trip(tmp_path, pooling):
     out = model(pixel_values=pixels, labels=labels, output_hidden_states=True, output_attentions=True)
     torch.testing.assert_close(out.loss, F.binary_cross_entropy_with_logits(out.logits, labels))
     assert len(out.hidden_states) == config.num_hidden_layers + 1 and len(out.attentions) == config.num_hidden_layers
-    assert hasattr(model, "probe") == (pooling == "attentive") and not model.classifier_norm.affine
+    assert hasattr(model, "probe") == (pooling == "attentive")
+    norm = model.classifier_norm  # BatchNorm without affine parameters, nn.BatchNorm1d's state dict
+    assert norm.weight is None and norm.bias is None
+    assert set(norm.state_dict()) == set(torch.nn.BatchNorm1d(3, affine=False).state_dict())
     model.save_pretrained(tmp_path)
     again = method.classification_class.from_pretrained(tmp_path).eval()
     torch.testing.assert_close(again(pixel_values=pixels).logits, out.logits)

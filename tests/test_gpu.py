@@ -1,5 +1,9 @@
 """Checks that need CUDA (run with `pytest -m gpu`; benchmarks/gpu_check.sh does on a GPU machine)."""
 
+import json
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -40,3 +44,26 @@ def test_bf16_training_step_on_cuda(tiny_ijepa_config):
     loss.backward()
     optimizer.step()
     assert torch.isfinite(loss)
+
+
+def _launch_pretrain(launcher: list[str], folder, *extra: str) -> dict:
+    argv = ["-m", "hf_jepa.cli", "pretrain", "--max_steps", "3", "--random_init_baselines", "1"]
+    argv += ["--disable_tqdm", "true", "--output_dir", str(folder), *extra]
+    result = subprocess.run([*launcher, *argv], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert IJEPASSLForPreTraining.from_pretrained(folder).encoder is not None  # the gathered full model
+    return json.loads((folder / "eval_results.json").read_text())
+
+
+def test_fsdp2_through_accelerate_trains_and_saves_a_full_model(tmp_path):
+    processes = str(torch.cuda.device_count())
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", "training/fsdp.yaml"]
+    results = _launch_pretrain([*launcher, "--num_processes", processes], tmp_path / "fsdp")
+    assert results["steps"] == 3
+
+
+def test_deepspeed_zero2_config_trains(tmp_path):
+    pytest.importorskip("deepspeed")
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(torch.cuda.device_count())]
+    results = _launch_pretrain(launcher, tmp_path / "zero2", "--deepspeed", "training/deepspeed_zero2.json")
+    assert results["steps"] == 3

@@ -25,6 +25,9 @@ ALLOWED = {
     # import path only).
     "finetune": {"models", "engine", "data", "registry", "evaluation", "hub", "cli"},
     "compare": {"models", "engine", "data", "registry", "evaluation", "hub", "cli"},
+    # World models in environments (collect, plan): above the models, data and method table; the CLI names them by
+    # import path only.
+    "world": {"models", "data", "registry"},
 }
 
 

@@ -23,6 +23,8 @@ COMMANDS = {
     "demo": "hf_jepa.demo.app:demo",
     "convert": "hf_jepa.hub.converters:convert_command",
     "compare": "hf_jepa.compare.command:compare",
+    "collect": "hf_jepa.world.collect:collect",
+    "plan": "hf_jepa.world.plan:plan",
 }
 USAGE = f"""usage: hf-jepa {{{",".join(COMMANDS)}}} [options]
 
@@ -51,6 +53,11 @@ USAGE = f"""usage: hf-jepa {{{",".join(COMMANDS)}}} [options]
              --budget_flops) and compare them: kNN, linear / few-shot / attentive probes over --seeds, linear CKA
              between methods, plots and a report on the blog's claims (--methods a,b,c or --preset
              predictor|targets|collapse; --output_dir DIR, resumable).
+
+  collect    Record trajectories of a stable-worldmodel environment (--env swm/TwoRoom-v1 --episodes N; expert policy
+             + noise and random episodes) as a datasets folder (--output_dir DIR) for `pretrain --method lewm`.
+  plan       Plan with a trained LeWorldModel (--model DIR --env ID --episodes N): CEM in latent space towards a goal
+             frame, receding horizon, next to random actions; writes plan_results.json and a GIF (--output_dir OUT).
 
 Run `hf-jepa COMMAND --help` for the options of a command."""
 

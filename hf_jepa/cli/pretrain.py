@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import HfArgumentParser, set_seed
 
+from ..data.workers import loader_defaults
 from ..engine.arguments import SSLTrainingArguments
 from ..engine.run_files import (
     STAGING_PREFIX,
@@ -43,7 +44,6 @@ PRETRAIN_DEFAULTS = dict(
     save_strategy="steps",
     save_steps=500,
     save_total_limit=2,
-    dataloader_num_workers=0,
     report_to="none",
     dataloader_pin_memory=torch.cuda.is_available(),
 )
@@ -124,6 +124,24 @@ class DataArguments:
             "others (seeds after --seed); their spread is reported."
         },
     )
+    # ---- data at scale (hf_jepa.data.streaming) ----
+    streaming: bool = field(
+        default=False,
+        metadata={
+            "help": "Read --dataset as a stream (a Hub dataset, or a folder or glob of parquet / WebDataset tar "
+            "shards), never whole in memory or on disk; needs --max_steps. Shards are dealt to the data loader "
+            "workers, rows shuffled in a buffer, every draw keyed by --seed, so a resumed run sees the "
+            "batches an uninterrupted one would. Rows or shards that do not decode are skipped and counted. The "
+            "evaluation uses the first --streaming_eval_size rows of the train and eval splits."
+        },
+    )
+    shuffle_buffer_size: int = field(
+        default=1000, metadata={"help": "--streaming: rows each data loader worker shuffles in memory."}
+    )
+    streaming_eval_size: int = field(
+        default=1000,
+        metadata={"help": "--streaming: rows of each split (train, eval) held in memory for the evaluation."},
+    )
 
     def __post_init__(self):
         check_positive(
@@ -132,6 +150,8 @@ class DataArguments:
             load_size=self.load_size,
             eval_batch_size=self.eval_batch_size,
             random_init_baselines=self.random_init_baselines,
+            shuffle_buffer_size=self.shuffle_buffer_size,
+            streaming_eval_size=self.streaming_eval_size,
         )
         if self.crop_scale is not None:
             if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
@@ -141,6 +161,17 @@ class DataArguments:
                 )
         if self.label_column in NO_LABELS:
             self.label_column = None
+
+    def streaming_options(self, training_args):
+        """`data.streaming.StreamingOptions` for `--streaming` (checked against the training arguments), or None."""
+        if not self.streaming:
+            return None
+        from ..data.streaming import StreamingOptions, check_streaming_run
+
+        check_streaming_run(training_args.max_steps, training_args.dataloader_num_workers)
+        # The stream is not split by process here: under accelerate (dispatch_batches, its default for iterable
+        # datasets) the main process reads it and hands every process its part of each batch.
+        return StreamingOptions(self.shuffle_buffer_size, self.streaming_eval_size, training_args.seed)
 
 
 def _takes_backbone(method) -> bool:
@@ -214,8 +245,23 @@ def parse_pretrain_args(argv: list[str]) -> tuple[ModelArguments, DataArguments,
         "TrainingArguments flag is accepted; defaults below are this command's (and the method's).",
     )
     method = chosen_method(argv)
+    loaders = loader_defaults(method.modality)
     parser.set_defaults(
-        **{**PRETRAIN_DEFAULTS, **method.training_defaults, "output_dir": default_output_dir(method.name)}
+        **{
+            **PRETRAIN_DEFAULTS,
+            **loaders,
+            **method.training_defaults,
+            "output_dir": default_output_dir(method.name),
+        }
+    )
+    set_help(
+        parser,
+        "dataloader_num_workers",
+        "Processes that decode and resize the data (default: min(4, CPU cores - 1), here "
+        f"{loaders['dataloader_num_workers']}, for image and video methods; 0 for the others, or where shared memory "
+        "cannot carry batches). Safe: collators "
+        "are deterministic and random views and masks are drawn on the device, so batches (and a resumed run's) do "
+        "not depend on the number of workers.",
     )
     set_help(
         parser,
@@ -230,7 +276,10 @@ def parse_pretrain_args(argv: list[str]) -> tuple[ModelArguments, DataArguments,
         "Continue an interrupted run: a checkpoint folder, or `latest` (also the flag alone) for the newest complete "
         "checkpoint in --output_dir (incomplete ones are skipped, saying why; none starts from the beginning).",
     )
-    return parser.parse_args_into_dataclasses(resume_without_value(argv))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(resume_without_value(argv))
+    if training_args.dataloader_num_workers == 0:  # torch refuses persistent workers when there are none
+        training_args.dataloader_persistent_workers = False
+    return model_args, data_args, training_args
 
 
 def chosen_method(argv: list[str]) -> Method:
@@ -266,7 +315,7 @@ def run_pretraining(model_args, data_args, training_args, checkpoint: str | None
     from ..data.training_data import default_dataset, load_training_data
     from ..engine.trainer import SSLTrainer
     from ..hub.cards import write_model_card
-    from ..hub.push import push_training_run, training_push_repo
+    from ..hub.push import training_push_repo
 
     set_seed(training_args.seed)
     method, config, model, processor = build_model(model_args)
@@ -287,8 +336,9 @@ def run_pretraining(model_args, data_args, training_args, checkpoint: str | None
         seed=training_args.seed,
         caption_column=data_args.caption_column,
         tokenizer=data_args.tokenizer,
+        streaming=data_args.streaming_options(training_args),
     )
-    data, label_column = inputs.data, inputs.label_column
+    data = inputs.data
     # Image-text runs save the processor with the tokenizer; their evaluation compares with the whole initial model.
     initial_model = copy.deepcopy(model).cpu() if inputs.processor is not None else None
     dataset_name = data_args.dataset or default_dataset(method.modality)
@@ -296,7 +346,7 @@ def run_pretraining(model_args, data_args, training_args, checkpoint: str | None
     trainer = SSLTrainer(
         model=model,
         args=training_args,
-        train_dataset=data["train"],
+        train_dataset=inputs.train_dataset,
         eval_dataset=data["eval"] if training_args.eval_strategy != "no" else None,  # eval loss with fixed masks
         data_collator=inputs.train_collator,
         processing_class=inputs.processor or processor,
@@ -304,13 +354,14 @@ def run_pretraining(model_args, data_args, training_args, checkpoint: str | None
         model_card_writer=write_model_card,
         callbacks=list(callbacks),
     )
+    if not training_args.should_log:  # the replicas of a distributed run report nothing twice
+        logger.setLevel(logging.WARNING)
     logger.info(
-        "Pretraining %s (%.2fM parameters) on %s: %d train %s%s.",
+        "Pretraining %s (%.2fM parameters) on %s: %s%s.",
         method.title,
         sum(p.numel() for p in model.parameters()) / 1e6,
         dataset_name,
-        len(data["train"]),
-        inputs.unit,
+        inputs.train_size,
         f", resuming from {checkpoint}" if checkpoint else "",
     )
     trainer.train(resume_from_checkpoint=checkpoint)
@@ -320,7 +371,29 @@ def run_pretraining(model_args, data_args, training_args, checkpoint: str | None
     if trainer.is_world_process_zero():
         publish_staged(staging, output_dir)  # the final model appears only when complete
     trainer.accelerator.wait_for_everyone()
+    if not trainer.is_world_process_zero():
+        # One evaluation, one set of files, one report: the other processes wait for the main one, then return.
+        trainer.accelerator.wait_for_everyone()
+        return {}
+    try:
+        return evaluate_and_publish(
+            method, config, model, initial_encoder, initial_model, inputs, model_args, data_args, training_args,
+            trainer.state.global_step, dataset_name, hub_repo_id,
+        )  # fmt: skip
+    finally:
+        trainer.accelerator.wait_for_everyone()
 
+
+def evaluate_and_publish(
+    method, config, model, initial_encoder, initial_model, inputs, model_args, data_args, training_args, steps,
+    dataset_name, hub_repo_id,
+) -> dict:  # fmt: skip
+    """The main process's part after training: evaluate, write eval_results.json and the card, print, push."""
+    from ..hub.cards import write_model_card
+    from ..hub.push import push_training_run
+
+    output_dir = training_args.output_dir
+    data, label_column = inputs.data, inputs.label_column
     if label_column is None and initial_model is None:
         print("No label column: skipping the kNN / linear-probe evaluation.")
         write_model_card(output_dir)  # the card, without numbers
@@ -349,7 +422,7 @@ def run_pretraining(model_args, data_args, training_args, checkpoint: str | None
     results.update(
         method=method.name,
         dataset=dataset_name,
-        steps=trainer.state.global_step,
+        steps=steps,
         train_batch_size=training_args.per_device_train_batch_size * training_args.world_size,
         init_seed=None if model_args.model_name_or_path else training_args.seed,
     )

@@ -108,9 +108,15 @@ def parse_compare_args(argv: list[str]):
 
 def compare(argv: list[str]) -> dict:
     from ..cli.arguments import parse_overrides
+    from ..engine.launch import launched_world_size
     from .harness import run_comparison
     from .presets import resolve_variants, with_common_overrides
 
+    if launched_world_size() > 1:  # each process would run the whole comparison into the same folder
+        raise ValueError(
+            "hf-jepa compare runs its pretraining runs one after another in one process and cannot be launched as "
+            "several processes (torchrun, accelerate launch): run it as a plain command."
+        )
     args, settings = parse_compare_args(argv)
     variants = resolve_variants(args.methods, args.preset)
     if args.config_overrides:

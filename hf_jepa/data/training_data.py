@@ -9,18 +9,21 @@ from datasets import DatasetDict
 
 from .images import DIGITS, ImageCollator, image_transform, load_image_dataset, resolve_columns
 from .moving_digits import MOVING_DIGITS
+from .streaming import StreamingOptions
 from .videos import VideoClipCollator, load_video_dataset, resolve_video_columns
 
 MOTION_LABEL = "direction"  # the moving digits' second label
 
 
-MODALITIES = ("image", "video", "image-text")
+MODALITIES = ("image", "video", "image-text", "trajectory")
 
 
 def default_dataset(modality: str) -> str:
     """The embedded default data of a modality: digits, or moving-digit clips."""
     if modality not in MODALITIES:
         raise ValueError(f"`modality` must be one of {MODALITIES}, got {modality!r}.")
+    if modality == "trajectory":  # recorded from an environment: nothing embedded to default to
+        raise ValueError("World models train on recorded trajectories: pass `--dataset DIR` from `hf-jepa collect`.")
     return MOVING_DIGITS if modality == "video" else DIGITS
 
 
@@ -39,6 +42,20 @@ class TrainingData:
     processor: Any = None
     label_names: list[str] | None = None
     zero_shot_templates: tuple[str, ...] = ()
+    # `--streaming`: the training stream (`data` then holds only the evaluation's rows, or nothing).
+    train_stream: Any = None
+
+    @property
+    def train_dataset(self):
+        """What the trainer trains on: the stream, or the `train` split."""
+        return self.train_stream if self.train_stream is not None else self.data["train"]
+
+    @property
+    def train_size(self) -> str:
+        """The training set's size for logs ("1437 images", "a stream of images from 8 shards")."""
+        if self.train_stream is not None:
+            return f"a stream of {self.unit} from {self.train_stream.num_shards} shard(s)"
+        return f"{len(self.data['train'])} train {self.unit}"
 
     def eval_collator_for(self, label_column: str) -> Callable:
         """The evaluation collator with another label column."""
@@ -58,14 +75,25 @@ def load_training_data(
     seed: int = 0,
     caption_column: str | None = None,
     tokenizer: str | None = None,
+    streaming: StreamingOptions | None = None,
 ) -> TrainingData:
     """The dataset (default: the modality's embedded one) and its collators at the processor's size and statistics.
     Images are loaded at `load_size` (default: the model's size) and cropped on device; clips take
     `frames_per_clip` frames (default: the config's `num_frames`) `frame_stride` apart, training windows keyed by
     `seed`. Image-text data (`caption_column`) tokenizes its captions with the tokenizer folder `tokenizer`, or one
     trained on the training captions (`processor` is then the image processor; the returned data's `processor` is
-    the image-text one)."""
+    the image-text one). `streaming`: read `dataset` as a stream (see `data.streaming`)."""
     dataset = dataset or default_dataset(modality)
+    if modality == "trajectory":  # world models: windows of frames and actions (data/trajectories.py)
+        from .trajectories import stack_windows, trajectory_windows
+
+        windows = trajectory_windows(dataset, config, processor, seed=seed)
+        return TrainingData(windows, stack_windows, stack_windows, None, "windows")
+    if streaming is not None:
+        return load_streaming_training_data(
+            modality, config, processor, dataset, media_column, label_column, load_size, frames_per_clip,
+            frame_stride, seed, streaming,
+        )  # fmt: skip
     if modality == "image-text":
         return load_image_text_training_data(
             config, processor, dataset, media_column, caption_column, label_column, load_size, tokenizer
@@ -91,6 +119,34 @@ def load_training_data(
     train = ImageCollator(image_transform(load_size or size, mean, std), column)
     evaluation = ImageCollator(image_transform(size, mean, std), column, label_column)
     return TrainingData(data, train, evaluation, label_column, "images")
+
+
+def load_streaming_training_data(
+    modality, config, processor, dataset, column, label_column, load_size, frames_per_clip, frame_stride, seed, options
+) -> TrainingData:
+    """`load_training_data` for `--streaming`: the training stream, and the evaluation's rows in memory."""
+    from .streaming import load_streaming_data
+
+    if modality not in ("image", "video"):
+        raise ValueError(f"`--streaming` reads image and video data; {modality} methods train on in-memory data.")
+    size = (processor.size["height"], processor.size["width"])
+    mean, std = processor.image_mean, processor.image_std
+    frames = (frames_per_clip or config.num_frames) if modality == "video" else 1
+    stream = load_streaming_data(dataset, modality, options, column, label_column, frames, frame_stride)
+    data = stream.evaluation if stream.evaluation is not None else DatasetDict()
+    label_column = stream.label_column
+    check_classes(data, label_column)
+    if modality == "video":
+
+        def collator(train: bool, labels: str | None) -> VideoClipCollator:
+            return VideoClipCollator(size, mean, std, frames, frame_stride, train, stream.column, labels, seed=seed)
+
+        train, evaluation, unit = collator(True, None), collator(False, label_column), "clips"
+    else:
+        train = ImageCollator(image_transform(load_size or size, mean, std), stream.column)
+        evaluation = ImageCollator(image_transform(size, mean, std), stream.column, label_column)
+        unit = "images"
+    return TrainingData(data, train, evaluation, label_column, unit, train_stream=stream.train)
 
 
 def load_image_text_training_data(

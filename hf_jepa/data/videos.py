@@ -14,6 +14,7 @@ from torchvision.transforms.v2 import functional as tvF
 
 from .images import EVAL_SPLIT_NAMES, _as_train_eval, _split, resolve_label_column
 from .moving_digits import DEFAULT_SETTINGS, MOVING_DIGITS, moving_digits_dataset
+from .streaming import STREAM_EPOCH
 from .video_decoding import (
     TOO_SHORT,
     VIDEO_EXTENSIONS,
@@ -191,8 +192,9 @@ class VideoClipCollator:
     """Rows -> {"pixel_values_videos": [B, T, 3, H, W]} (plus "labels" when `label_column` is set). Training: one
     random temporal window per video, drawn from a generator keyed by (`seed`, epoch, video), so a resumed run draws
     the same windows as an uninterrupted one (data loaders collate ahead of checkpoints, so the global RNG would not)
-    and every epoch new ones; `SSLTrainer` sets the epoch (`set_epoch`). Evaluation: the centred clip. Frames are
-    only resized; training views are cut on the device."""
+    and every epoch new ones; `SSLTrainer` sets the epoch (`set_epoch`), and streamed rows carry theirs (drawn in
+    the data loader's workers). Evaluation: the centred clip. Frames are only resized; training views are cut on the
+    device."""
 
     size: int | tuple[int, int]
     mean: Sequence[float]
@@ -208,18 +210,19 @@ class VideoClipCollator:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def window_generator(self, source: VideoSource) -> torch.Generator:
-        """The generator of `source`'s training window this epoch."""
-        key = hashlib.blake2b(f"{self.seed}/{self.epoch}/".encode(), digest_size=8)
+    def window_generator(self, source: VideoSource, epoch: int | None = None) -> torch.Generator:
+        """The generator of `source`'s training window in `epoch` (default: this epoch)."""
+        epoch = self.epoch if epoch is None else epoch
+        key = hashlib.blake2b(f"{self.seed}/{epoch}/".encode(), digest_size=8)
         key.update(_identity(source))
         return torch.Generator().manual_seed(int.from_bytes(key.digest(), "little") & ((1 << 63) - 1))
 
     def __post_init__(self):
         clip_span(self.frames_per_clip, self.frame_stride)  # fail at construction, not in the first batch
 
-    def clip(self, source: VideoSource) -> torch.Tensor:
-        """One normalised clip [T, 3, H, W] of `source`."""
-        generator = self.window_generator(source) if self.train else None
+    def clip(self, source: VideoSource, epoch: int | None = None) -> torch.Tensor:
+        """One normalised clip [T, 3, H, W] of `source` (training: its window of `epoch`, default this epoch)."""
+        generator = self.window_generator(source, epoch) if self.train else None
         frames = read_clip(source, self.frames_per_clip, self.frame_stride, random=self.train, generator=generator)
         return clip_to_pixel_values(frames, self.size, self.mean, self.std)
 
@@ -231,7 +234,9 @@ class VideoClipCollator:
                 f"Rows have no `{self.video_column}` column (keys: {sorted(rows[0])}); pass `--video_column`, and "
                 "keep `remove_unused_columns=False`."
             )
-        batch = {"pixel_values_videos": torch.stack([self.clip(row[self.video_column]) for row in rows])}
+        # A streamed row carries the stream's epoch: in data loader workers the collator's own would be stale.
+        clips = [self.clip(row[self.video_column], row.get(STREAM_EPOCH)) for row in rows]
+        batch = {"pixel_values_videos": torch.stack(clips)}
         if self.label_column is not None:
             batch["labels"] = torch.tensor([int(row[self.label_column]) for row in rows])
         return batch

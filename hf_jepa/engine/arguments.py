@@ -7,6 +7,7 @@ from transformers import TrainingArguments
 from transformers.training_args import OptimizerNames
 
 from .lars import lars_options
+from .launch import check_distributed_launch, choose_ddp_backend
 
 
 @dataclass
@@ -58,13 +59,28 @@ class SSLTrainingArguments(TrainingArguments):
         default=False, metadata={"help": "Kept False: a non-finite loss stops training instead of being hidden."}
     )
     logging_steps: float = field(default=10, metadata={"help": "Log every X update steps."})
+    total_train_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "The effective batch of one optimizer step, whatever the number of processes: sets "
+            "--per_device_train_batch_size to it / (processes x --gradient_accumulation_steps), which must divide "
+            "it. The learning rate is not rescaled: give the one of this batch (the papers' rule, e.g. MAE's and "
+            "MoCo v3's, is base_lr x batch / 256)."
+        },
+    )
 
     def __post_init__(self):
         lars = self.optim == "lars"
         if lars:  # transformers accepts only its own optimizer names; `lars` is restored after its checks
             lars_options(self.optim_args)  # a mistyped option fails here, not at the first step
             self.optim = OptimizerNames.SGD
+        choose_ddp_backend(self)
         super().__post_init__()
+        check_distributed_launch(self, "hf-jepa pretrain")
+        if self.total_train_batch_size is not None:
+            self.per_device_train_batch_size = per_device_batch(
+                self.total_train_batch_size, self.world_size, self.gradient_accumulation_steps
+            )
         if lars:
             self.optim = "lars"
         for name in ("ema_momentum", "ema_momentum_end"):
@@ -85,4 +101,16 @@ class SSLTrainingArguments(TrainingArguments):
             raise ValueError(f"`--save_steps` must be positive, got {self.save_steps}.")
 
 
-__all__ = ["SSLTrainingArguments"]
+def per_device_batch(total: int, world_size: int, accumulation: int) -> int:
+    """The per-device batch that makes `total` images per optimizer step; refuses what does not divide it."""
+    per_step = world_size * accumulation
+    if total < 1 or total % per_step:
+        raise ValueError(
+            f"`--total_train_batch_size {total}` must be a positive multiple of the {world_size} process(es) x "
+            f"{accumulation} accumulation step(s) = {per_step}: each process takes an equal share of every step. "
+            f"Use {max(per_step, total // per_step * per_step)} or change the number of processes."
+        )
+    return total // per_step
+
+
+__all__ = ["SSLTrainingArguments", "per_device_batch"]

@@ -17,6 +17,19 @@ from collections.abc import Iterator
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = ".hf_jepa.lock"
+# Lock files this process holds. A forked child (a data loader worker) would share each lock and keep it after this
+# process ends or is killed; children close their copies at once, so the lock goes with this process only.
+_HELD_LOCKS: set[int] = set()
+
+
+def _close_held_locks_in_child() -> None:
+    for handle in _HELD_LOCKS:
+        with contextlib.suppress(OSError):
+            os.close(handle)
+    _HELD_LOCKS.clear()
+
+
+os.register_at_fork(after_in_child=_close_held_locks_in_child)
 STAGING_PREFIX = ".tmp-"  # folders being written: a complete one is renamed away from this prefix
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 # What a run, an export or a conversion writes into its folder: `--overwrite_output_dir` removes these, nothing else.
@@ -160,12 +173,14 @@ def locked_output_dir(output_dir: str) -> Iterator[None]:
             ) from None
         os.ftruncate(handle, 0)
         os.pwrite(handle, str(os.getpid()).encode(), 0)
+        _HELD_LOCKS.add(handle)
         yield
     finally:
         if created and not folder_contents(output_dir):  # a command that wrote nothing leaves no folder behind
             with contextlib.suppress(OSError):
                 os.remove(path)
                 os.rmdir(output_dir)
+        _HELD_LOCKS.discard(handle)
         os.close(handle)  # releases the lock
 
 

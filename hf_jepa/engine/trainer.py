@@ -15,11 +15,11 @@ import torch.nn as nn
 from safetensors import SafetensorError
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
-from transformers.training_args import ParallelMode
 
 from .arguments import SSLTrainingArguments
 from .divergence import DivergenceWatch
 from .lars import LARS, lars_options
+from .launch import sync_batch_norm
 from .run_files import STAGING_PREFIX
 from .schedules import ema_update_, scheduled_value
 
@@ -91,11 +91,7 @@ class SSLTrainer(Trainer):
             raise TypeError(f"SSLTrainer needs `SSLTrainingArguments`, got {type(self.args).__name__}.")
         # Losses are means over their own micro-batch: Trainer divides them by the accumulation steps.
         self.loss_is_scaled_for_ga = False
-        if self.args.parallel_mode == ParallelMode.DISTRIBUTED and any(
-            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules()
-        ):
-            # BatchNorm in heads (SimCLR v2, MoCo v3, BYOL) normalises over the global batch, as the official code.
-            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        sync_batch_norm(self)
         self.add_callback(_PerStepSchedules(self))
         self._ema_tensors = None
         self._checkpoint_staging: str | None = None
@@ -205,6 +201,8 @@ class SSLTrainer(Trainer):
         unwrapped = self.unwrapped_model
         if hasattr(unwrapped, "scheduled_inputs"):  # e.g. DINO's teacher temperature at this step
             inputs = {**inputs, **unwrapped.scheduled_inputs(self.state.global_step)}
+        if hasattr(unwrapped, "sample_masks"):  # drawn here, the draws the forward would make, outside its graph
+            inputs = {**inputs, **unwrapped.sample_masks(inputs, generator)}
         outputs = model(**inputs, generator=generator, return_dict=True)
         loss = outputs.loss
         if model.training:

@@ -7,6 +7,7 @@ import torch
 from transformers import HfArgumentParser, TrainingArguments
 
 from ..cli.arguments import check_positive, resume_without_value, set_help
+from ..engine.launch import check_distributed_launch, choose_ddp_backend
 from .modes import MODES
 
 # Every mode: evaluate and checkpoint each epoch, keep the best checkpoint (top-1 accuracy) and load it at the end.
@@ -145,6 +146,11 @@ class FinetuneTrainingArguments(TrainingArguments):
             "no run writes are kept). Without it, a folder holding files is refused."
         },
     )
+
+    def __post_init__(self):
+        choose_ddp_backend(self)  # several launched processes train one model (gloo on CPU, nccl on CUDA)
+        super().__post_init__()
+        check_distributed_launch(self, "hf-jepa finetune")
 
 
 def chosen_mode(argv: list[str]) -> str:

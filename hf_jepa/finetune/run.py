@@ -181,8 +181,8 @@ def run_finetuning(args, training_args, model_dir: str, checkpoint: str | None) 
 
     output_dir = training_args.output_dir
     staging = os.path.join(output_dir, STAGING_PREFIX + "final")
-    save_classifier(trainer, processor, staging, lora=args.mode == "lora")
-    if trainer.is_world_process_zero():
+    if trainer.is_world_process_zero():  # one writer: the other processes wait below
+        save_classifier(trainer, processor, staging, lora=args.mode == "lora")
         publish_staged(staging, output_dir)
     trainer.accelerator.wait_for_everyone()
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 from transformers import Trainer, TrainerCallback
-from transformers.training_args import ParallelMode
 
+from ..engine.launch import sync_batch_norm
 from .mixup import MixUpCutMix, soft_target_cross_entropy
 
 MEDIA_KEYS = ("pixel_values_videos", "pixel_values")
@@ -98,11 +98,7 @@ class FineTuningTrainer(Trainer):
         self.loss_is_scaled_for_ga = False
         if hasattr(self.data_collator, "set_epoch"):
             self.add_callback(_EpochToCollator(self.data_collator))
-        if self.args.parallel_mode == ParallelMode.DISTRIBUTED and any(
-            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules()
-        ):
-            # The linear probe's BatchNorm normalises over the global batch, as MAE's (and as SSLTrainer's heads).
-            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        sync_batch_norm(self)
 
     # ---- optimizer ----------------------------------------------------------------------------------------------
     def create_optimizer(self, model=None):

@@ -5,6 +5,7 @@ from .configuration_ijepa import IJEPASSLConfig, IJepaSSLConfig
 from .configuration_jepa import JEPAConfig
 from .configuration_joint_embedding import JointEmbeddingConfig
 from .configuration_lejepa import LeJEPASSLConfig
+from .configuration_lewm import LeWMConfig
 from .configuration_mae import MAESSLConfig
 from .configuration_mocov3 import MoCoV3SSLConfig
 from .configuration_siglip import SiglipSSLConfig
@@ -57,6 +58,13 @@ from .modeling_lejepa import (
     LeJEPASSLForPreTrainingOutput,
     LeJEPASSLModel,
     LeJEPASSLPreTrainedModel,
+)
+from .modeling_lewm import (
+    LeWMForImageClassification,
+    LeWMForPreTraining,
+    LeWMForPreTrainingOutput,
+    LeWMModel,
+    LeWMPreTrainedModel,
 )
 from .modeling_mae import (
     MAESSLForImageClassification,
@@ -163,6 +171,12 @@ __all__ = [
     "LeJEPASSLForPreTrainingOutput",
     "LeJEPASSLModel",
     "LeJEPASSLPreTrainedModel",
+    "LeWMConfig",
+    "LeWMForImageClassification",
+    "LeWMForPreTraining",
+    "LeWMForPreTrainingOutput",
+    "LeWMModel",
+    "LeWMPreTrainedModel",
     "MAESSLConfig",
     "MAESSLForImageClassification",
     "MAESSLForPreTraining",

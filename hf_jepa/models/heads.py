@@ -103,6 +103,11 @@ class GlobalBatchNorm(nn.Module):
         self.register_buffer("running_var", torch.ones(num_features))
         self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
 
+    @property
+    def affine(self) -> bool:
+        """As `nn.BatchNorm1d.affine`: learned scale and shift."""
+        return self.weight is not None and self.bias is not None
+
     def extra_repr(self) -> str:
         return f"{self.num_features}, scale={self.weight is not None}, center={self.bias is not None}"
 

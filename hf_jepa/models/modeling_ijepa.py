@@ -67,6 +67,16 @@ class IJEPASSLForPreTraining(IJEPASSLPreTrainedModel, JEPAForPreTrainingBase):
             self.pixel_head = nn.Linear(config.hidden_size, patch_height * patch_width * config.num_channels)
         self.post_init()
 
+    def sample_masks(self, inputs: dict, generator: torch.Generator | None = None) -> dict:
+        """The mask inputs the forward would draw for the batch `inputs` (none if it brings its own), drawn as the
+        forward draws them: the trainer samples them before the (maybe compiled) forward, so the sampler's host read
+        stays out of the compiled graph."""
+        if inputs.get("context_idx") is not None:
+            return {}
+        pixel_values = inputs["pixel_values"]
+        context_idx, target_idx = self.mask_generator(pixel_values.shape[0], pixel_values.device, generator)
+        return {"context_idx": context_idx, "target_idx": target_idx}
+
     def forward(
         self,
         pixel_values: torch.Tensor,

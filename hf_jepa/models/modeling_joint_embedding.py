@@ -6,7 +6,7 @@ import torch.nn as nn
 from transformers import initialization as init
 
 from .distributed import world_size
-from .heads import BatchNormMLP, GlobalBatchNorm
+from .heads import BatchNormMLP
 from .modeling_ssl_vit import SSLModelWithEMATarget, SSLPreTrainedModel
 from .multi_crop import check_crops, views_first
 
@@ -24,15 +24,7 @@ class JointEmbeddingPreTrainedModel(SSLPreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
-        if isinstance(module, GlobalBatchNorm):
-            if module.weight is not None:
-                init.ones_(module.weight)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-            init.zeros_(module.running_mean)
-            init.ones_(module.running_var)
-            init.zeros_(module.num_batches_tracked)
-        elif isinstance(module, BatchNormMLP):  # after its children: replaces the encoder-style init of its linears
+        if isinstance(module, BatchNormMLP):  # after its children: replaces the encoder-style init of its linears
             for linear in module.linears():
                 self.init_head_linear(linear)
 

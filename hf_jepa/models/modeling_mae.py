@@ -88,6 +88,16 @@ class MAESSLForPreTraining(MAESSLPreTrainedModel):
         grid = (pixel_values.shape[-2] // self.patch_size[0], pixel_values.shape[-1] // self.patch_size[1])
         return unpatchify(logits, self.patch_size, grid)
 
+    def sample_masks(self, inputs: dict, generator: torch.Generator | None = None) -> dict:
+        """The mask noise the forward would draw (none if `inputs` bring it); see
+        `IJEPASSLForPreTraining.sample_masks`."""
+        if inputs.get("noise") is not None:
+            return {}
+        pixel_values = inputs["pixel_values"]
+        grid = self.encoder.embeddings.patch_embeddings.grid_size(pixel_values)
+        batch, num_patches = pixel_values.shape[0], grid[0] * grid[1]
+        return {"noise": torch.rand(batch, num_patches, device=pixel_values.device, generator=generator)}
+
     def forward(
         self,
         pixel_values: torch.Tensor,

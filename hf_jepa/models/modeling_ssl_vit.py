@@ -16,7 +16,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClass
 from transformers.utils import ModelOutput
 
 from .configuration_ssl_vit import SSLViTConfig
-from .heads import AttentivePooler
+from .heads import AttentivePooler, GlobalBatchNorm
 from .predictor import MaskedTokenPredictor
 from .vit import TransformerBlock, ViTEmbeddings, build_blocks
 
@@ -91,9 +91,10 @@ class SSLPreTrainedModel(PreTrainedModel):
                 init.trunc_normal_(module.mask_tokens, std=std)
         elif isinstance(module, AttentivePooler):
             init.trunc_normal_(module.query_token, std=std)
-        elif isinstance(module, nn.BatchNorm1d):  # the linear probe's normalisation (`classifier_batch_norm`)
-            if module.affine:
+        elif isinstance(module, (nn.BatchNorm1d, GlobalBatchNorm)):  # the probe's and the heads' normalisations
+            if module.weight is not None:
                 init.ones_(module.weight)
+            if module.bias is not None:
                 init.zeros_(module.bias)
             init.zeros_(module.running_mean)
             init.ones_(module.running_var)
@@ -208,7 +209,8 @@ class SSLViTForImageClassification(SSLPreTrainedModel):
             heads = getattr(config, "probe_num_attention_heads", None) or config.num_attention_heads
             self.probe = AttentivePooler(config.hidden_size, heads, config.layer_norm_eps)
         if getattr(config, "classifier_batch_norm", False):
-            self.classifier_norm = nn.BatchNorm1d(config.pooled_size, affine=False, eps=1e-6)
+            # nn.BatchNorm1d's state dict, over the global batch under DDP on CPU (gloo) too, unlike SyncBatchNorm.
+            self.classifier_norm = GlobalBatchNorm(config.pooled_size, scale=False, center=False, eps=1e-6)
 
     def pooled_features(self, outputs: BaseModelOutputWithPooling) -> torch.Tensor:
         """[B, D]: what the classifier reads."""

@@ -120,6 +120,15 @@ class VJEPASSLForPreTraining(VJEPASSLPreTrainedModel, JEPAForPreTrainingBase):
     def mask_generator(self, grid_size: tuple[int, int, int]) -> MultiBlock3DMaskGenerator:
         return MultiBlock3DMaskGenerator(grid_size, self.config.mask_sets)
 
+    def sample_masks(self, inputs: dict, generator: torch.Generator | None = None) -> dict:
+        """The mask sets the forward would draw (none if `inputs` bring them); see
+        `IJEPASSLForPreTraining.sample_masks`."""
+        if inputs.get("masks") is not None:
+            return {}
+        media = clip_or_image(inputs.get("pixel_values_videos"), inputs.get("pixel_values"))
+        grid = self.encoder.embeddings.patch_embeddings.grid_size(media)
+        return {"masks": self.mask_generator(grid)(media.shape[0], media.device, generator)}
+
     def forward(
         self,
         pixel_values_videos: torch.Tensor | None = None,
