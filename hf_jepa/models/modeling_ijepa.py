@@ -92,7 +92,8 @@ class IJEPASSLForPreTraining(IJEPASSLPreTrainedModel, JEPAForPreTrainingBase):
         if (context_idx is None) != (target_idx is None):
             raise ValueError("Pass both `context_idx` and `target_idx`, or neither to sample them.")
         if context_idx is None:
-            context_idx, target_idx = self.mask_generator(batch, pixel_values.device, generator)
+            masks = self.sample_masks({"pixel_values": pixel_values}, generator)
+            context_idx, target_idx = masks["context_idx"], masks["target_idx"]
         if target_idx.ndim != 3 or target_idx.shape[0] != batch:
             raise ValueError(
                 f"`target_idx` must be [batch, num_targets, Kt] with batch {batch}, got {tuple(target_idx.shape)}."

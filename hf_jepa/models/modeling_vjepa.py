@@ -145,7 +145,7 @@ class VJEPASSLForPreTraining(VJEPASSLPreTrainedModel, JEPAForPreTrainingBase):
         batch = clip.shape[0]
         grid = self.encoder.embeddings.patch_embeddings.grid_size(clip)
         if masks is None:
-            masks = self.mask_generator(grid)(batch, clip.device, generator)
+            masks = self.sample_masks({"pixel_values_videos": clip}, generator)["masks"]
         if len(masks) != len(self.config.mask_sets):
             raise ValueError(f"`masks` has {len(masks)} mask sets, the model has {len(self.config.mask_sets)}.")
 
