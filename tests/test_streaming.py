@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,8 @@ from hf_jepa.data.videos import VideoClipCollator
 from hf_jepa.data.workers import default_num_workers
 from hf_jepa.engine.trainer import SSLTrainer
 from hf_jepa.engine.views import RandomResizedCropFlip
+from tests.distributed import stream_worker
+from tests.distributed.harness import run_distributed
 from tests.tiny import tiny_training_args
 
 
@@ -95,6 +98,13 @@ def test_streaming_needs_max_steps(tmp_path, capsys):
     assert "`--dataset digits` is embedded data" in capsys.readouterr().err
 
 
+def test_an_eval_loss_needs_an_eval_split_in_the_stream(tmp_path, digits, capsys):
+    folder = write_parquet_shards(tmp_path / "pq", digits["train"].select(range(16)), 2)  # no validation shard
+    argv = ["pretrain", "--dataset", folder, "--streaming", "--max_steps", "2", "--eval_strategy", "steps"]
+    assert main([*argv, "--output_dir", str(tmp_path / "run")]) == 1
+    assert "`--eval_strategy steps` computes the loss on the eval split" in capsys.readouterr().err
+
+
 def test_parquet_and_tar_shards_give_training_and_evaluation_rows(tmp_path, digits):
     train, evaluation = digits["train"].select(range(40)), digits["eval"].select(range(10))
     folder = write_parquet_shards(tmp_path / "pq", train, 4, evaluation)
@@ -143,6 +153,25 @@ def test_each_row_goes_to_exactly_one_process_and_worker(tmp_path, digits, num_s
         assert {r[STREAM_EPOCH] for r in rows} == {0}
         seen += [r["id"] for r in rows]
     assert sorted(seen) == list(range(40))
+
+
+def test_two_processes_each_read_their_own_shards_and_train_one_model(tmp_path, digits):
+    """Under torchrun every process reads and decodes only its own shards (nothing dispatched from the main
+    process): over one epoch the processes are given every row exactly once, and DDP keeps their weights equal."""
+    folder = write_parquet_shards(tmp_path / "pq", digits["train"].select(range(40)), 4)
+    ranks = run_distributed(Path(stream_worker.__file__), tmp_path / "out", args=("--data", folder))
+    per_epoch = 40 // 2  # rows a process reads in one epoch
+    assert per_epoch == stream_worker.STEPS * stream_worker.BATCH
+    epoch_ids = []
+    for rank, result in enumerate(ranks):
+        assert result["world_size"] == 2 and result["stream_part"] == (rank, 2)
+        ids = result["ids"][:per_epoch]
+        assert len(set(ids)) == per_epoch  # no row twice within a process's epoch
+        epoch_ids.append(set(ids))
+    assert not epoch_ids[0] & epoch_ids[1]  # the processes' rows are disjoint ...
+    assert epoch_ids[0] | epoch_ids[1] == set(range(40))  # ... and together the whole data
+    for name, value in ranks[0]["weights"].items():  # one model: gradients were averaged across the processes
+        torch.testing.assert_close(ranks[1]["weights"][name], value, atol=1e-6, rtol=0, msg=name)
 
 
 def test_shuffling_is_keyed_by_the_seed_and_the_epoch(tmp_path, digits):
@@ -262,6 +291,13 @@ def test_no_default_workers_where_shared_memory_cannot_carry_batches(monkeypatch
     with caplog.at_level(logging.WARNING, logger="hf_jepa.data.workers"):
         assert default_num_workers("image", 8) == 0
     assert "/dev/shm has 0 MiB free" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hf_jepa.data.workers"):
+        *_, args = parse_pretrain_args(["--dataloader_num_workers", "0"])  # asked for: nothing to warn about
+    assert args.dataloader_num_workers == 0 and not caplog.text
+    with caplog.at_level(logging.WARNING, logger="hf_jepa.data.workers"):
+        *_, args = parse_pretrain_args(["--dataloader_num_workers", "2"])  # kept, with the risk said
+    assert args.dataloader_num_workers == 2 and "may fail to hand batches over" in caplog.text
 
 
 # ---- GPU JPEG decoding (benchmarks/input_pipeline.py --gpu-decode) --------------------------------------------------

@@ -169,9 +169,14 @@ class DataArguments:
         from ..data.streaming import StreamingOptions, check_streaming_run
 
         check_streaming_run(training_args.max_steps, training_args.dataloader_num_workers)
-        # The stream is not split by process here: under accelerate (dispatch_batches, its default for iterable
-        # datasets) the main process reads it and hands every process its part of each batch.
-        return StreamingOptions(self.shuffle_buffer_size, self.streaming_eval_size, training_args.seed)
+        # Every process reads its own shards (the trainer then keeps accelerate from dispatching or re-sharding).
+        return StreamingOptions(
+            self.shuffle_buffer_size,
+            self.streaming_eval_size,
+            training_args.seed,
+            rank=training_args.process_index,
+            world_size=training_args.world_size,
+        )
 
 
 def _takes_backbone(method) -> bool:
@@ -245,7 +250,7 @@ def parse_pretrain_args(argv: list[str]) -> tuple[ModelArguments, DataArguments,
         "TrainingArguments flag is accepted; defaults below are this command's (and the method's).",
     )
     method = chosen_method(argv)
-    loaders = loader_defaults(method.modality)
+    loaders = loader_defaults(method.modality, requested_workers(argv))
     parser.set_defaults(
         **{
             **PRETRAIN_DEFAULTS,
@@ -282,10 +287,20 @@ def parse_pretrain_args(argv: list[str]) -> tuple[ModelArguments, DataArguments,
     return model_args, data_args, training_args
 
 
+def requested_workers(argv: list[str]) -> int | None:
+    """The `--dataloader_num_workers` of `argv` if given (read before the full parse: the default is chosen only
+    when it is not), else None; a value that is not a number is left to the full parse to refuse."""
+    probe = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    probe.add_argument("--dataloader_num_workers", default=None)
+    known, _ = probe.parse_known_args(argv)
+    value = known.dataloader_num_workers
+    return int(value) if value is not None and value.lstrip("-").isdigit() else None
+
+
 def chosen_method(argv: list[str]) -> Method:
     """The `--method` of `argv` (read before the full parse: its recipe sets defaults), the default one if absent or
     unknown (the full parse then names the valid choices)."""
-    probe = argparse.ArgumentParser(add_help=False)
+    probe = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     probe.add_argument("--method", default=ModelArguments.method)
     known, _ = probe.parse_known_args(argv)
     return METHODS.get(known.method, METHODS[ModelArguments.method])
@@ -339,6 +354,12 @@ def run_pretraining(model_args, data_args, training_args, checkpoint: str | None
         streaming=data_args.streaming_options(training_args),
     )
     data = inputs.data
+    if training_args.eval_strategy != "no" and "eval" not in data:
+        raise ValueError(
+            f"`--eval_strategy {training_args.eval_strategy.value}` computes the loss on the eval split, but "
+            f"`--dataset {data_args.dataset}` gives no labelled eval rows (a stream keeps them only from a "
+            "validation / test split with a label column; see the warning above): pass `--eval_strategy no`."
+        )
     # Image-text runs save the processor with the tokenizer; their evaluation compares with the whole initial model.
     initial_model = copy.deepcopy(model).cpu() if inputs.processor is not None else None
     dataset_name = data_args.dataset or default_dataset(method.modality)

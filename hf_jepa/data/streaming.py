@@ -45,8 +45,8 @@ READ_BATCH = 8
 class StreamingOptions:
     """How `--streaming` reads its training stream: `buffer_size` rows shuffled in memory per worker, `eval_size`
     rows of each split materialised for the evaluation, draws keyed by `seed`; the stream is read by process `rank`
-    of `world_size` (each process reads its own shards; 0 of 1 when one process reads for all, as under
-    accelerate's batch dispatching)."""
+    of `world_size`, each process reading its own shards (`SSLTrainer` then builds that process's data loader
+    without accelerate's batch dispatching, see `engine.launch.own_part_loader`)."""
 
     buffer_size: int = 1000
     eval_size: int = 1000

@@ -54,11 +54,23 @@ def default_num_workers(modality: str, cpu_count: int | None = None) -> int:
     return max(0, min(MAX_DEFAULT_WORKERS, cores - 1))
 
 
-def loader_defaults(modality: str) -> dict:
-    """`TrainingArguments` defaults for the data loader of a `modality` run. Workers persist across epochs (a
-    fork per epoch costs more than a small epoch), except for video: its collator's epoch is set in the training
-    process before each epoch, and persistent workers would keep the first epoch's copy."""
-    workers = default_num_workers(modality)
+def loader_defaults(modality: str, requested_workers: int | None = None) -> dict:
+    """`TrainingArguments` defaults for the data loader of a `modality` run whose command line asked for
+    `requested_workers` (None: not given, so the default is chosen). Workers persist across epochs (a fork per epoch
+    costs more than a small epoch), except for video: its collator's epoch is set in the training process before
+    each epoch, and persistent workers would keep the first epoch's copy."""
+    if requested_workers is None:
+        workers = default_num_workers(modality)
+    else:
+        workers = requested_workers
+        problem = shared_memory_problem() if workers > 0 else None
+        if problem is not None:
+            logger.warning(
+                "--dataloader_num_workers %d: %s, so workers may fail to hand batches over and training would wait "
+                "forever; pass --dataloader_num_workers 0 if it stalls.",
+                workers,
+                problem,
+            )
     return {
         "dataloader_num_workers": workers,
         "dataloader_persistent_workers": workers > 0 and modality != "video",

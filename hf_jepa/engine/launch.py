@@ -88,6 +88,53 @@ def sync_batch_norm(trainer) -> None:
         logger.warning("BatchNorm layers keep per-process batch statistics: SyncBatchNorm needs CUDA devices.")
 
 
+def split_by_process(dataset) -> bool:
+    """Whether `dataset` is a stream every process reads its own part of (`ShardStream` with a world size): accelerate
+    must then neither dispatch the main process's batches nor shard them again."""
+    return getattr(getattr(dataset, "options", None), "world_size", 1) > 1
+
+
+def own_part_loader(trainer, dataset, batch_size: int):
+    """The data loader of a process that reads its own part of a stream: accelerate places the batches on the device
+    and tracks the end of data as usual, but as if alone (one process, no dispatching). Under its default for
+    iterable datasets the main process would read and decode every batch of every process."""
+    from accelerate.data_loader import prepare_data_loader
+    from torch.utils.data import DataLoader
+
+    world_size, rank = dataset.options.world_size, dataset.options.rank
+    if (world_size, rank) != (trainer.args.world_size, trainer.args.process_index):
+        raise ValueError(
+            f"The training stream is split for process {rank} of {world_size}, but this is process "
+            f"{trainer.args.process_index} of {trainer.args.world_size}: build its `StreamingOptions` from the "
+            "training arguments' `process_index` and `world_size`."
+        )
+    args = trainer.args
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        collate_fn=trainer._get_collator_with_removed_columns(trainer.data_collator, description="training"),
+        num_workers=args.dataloader_num_workers,
+        pin_memory=args.dataloader_pin_memory,
+        persistent_workers=args.dataloader_persistent_workers,
+        prefetch_factor=args.dataloader_prefetch_factor,
+        multiprocessing_context=args.dataloader_multiprocessing_context,
+        in_order=args.dataloader_in_order,
+    )
+    accelerator = trainer.accelerator
+    prepared = prepare_data_loader(
+        loader,
+        accelerator.device,
+        num_processes=1,
+        process_index=0,
+        put_on_device=accelerator.device_placement,
+        rng_types=accelerator.rng_types.copy(),
+        dispatch_batches=False,
+        non_blocking=accelerator.non_blocking,
+    )
+    accelerator._dataloaders.append(prepared)  # as `Accelerator.prepare_data_loader` does, for its checkpoints
+    return prepared
+
+
 def _one_of_several_without_ranks() -> bool:
     """accelerate's simple launcher asked for several CPU processes: it sets the rendezvous address but no ranks."""
     cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
@@ -101,5 +148,7 @@ __all__ = [
     "choose_ddp_backend",
     "default_ddp_backend",
     "launched_world_size",
+    "own_part_loader",
+    "split_by_process",
     "sync_batch_norm",
 ]

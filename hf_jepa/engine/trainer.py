@@ -19,7 +19,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 from .arguments import SSLTrainingArguments
 from .divergence import DivergenceWatch
 from .lars import LARS, lars_options
-from .launch import sync_batch_norm
+from .launch import own_part_loader, split_by_process, sync_batch_norm
 from .run_files import STAGING_PREFIX
 from .schedules import ema_update_, scheduled_value
 
@@ -106,6 +106,11 @@ class SSLTrainer(Trainer):
     def unwrapped_model(self):
         """The model without its DDP / accelerate wrappers (where the method's hooks live)."""
         return self.accelerator.unwrap_model(self.model)
+
+    def _get_dataloader(self, dataset, description, batch_size, *args, **kwargs):
+        if split_by_process(dataset):  # a stream every process reads its own shards of
+            return own_part_loader(self, dataset, batch_size)
+        return super()._get_dataloader(dataset, description, batch_size, *args, **kwargs)
 
     # ---- schedules -------------------------------------------------------------------------------------------
     def _schedule_total(self) -> float:
