@@ -544,12 +544,14 @@ METHODS: dict[str, Method] = {
         ),
         train_views=no_views,
         views_help="none (frames as recorded)",
+        prediction_view="hf_jepa.demo.predictions:predict_world_model",
         # Official: AdamW, weight decay 1e-3 (constant), gradient clipping 1.0; lr 5e-5 at batch 128 over 100 epochs,
         # raised for the few-minute CPU run.
         training_defaults=dict(
             learning_rate=5e-4, weight_decay=1e-3, weight_decay_end=None, per_device_train_batch_size=64
         ),
         modality="trajectory",
+        converter="hf_jepa.hub.converters.lewm:convert_lewm",  # weights.pt (+ config.json beside it)
     ),
 }
 

@@ -44,7 +44,8 @@ USAGE = f"""usage: hf-jepa {{{",".join(COMMANDS)}}} [options]
              safetensors only, in one commit (--format native|transformers|remote-code, --private, --token T).
              --dry-run OUT_DIR writes and lists the exact upload folder without touching the network.
   demo       Serve the Gradio demo of saved models side by side (--model DIR [--model DIR2 ...]): PCA of patch
-             features, nearest neighbours, a 2-D map of a gallery, and each method's predictions.
+             features, nearest neighbours, a 2-D map of a gallery, and each method's predictions; for a LeWorldModel,
+             a world-model tab that plans towards a goal in its environment (--world_env ID, --probe_dataset DIR).
   convert    Convert a checkpoint of the official code (--from METHOD CKPT) into an hf_jepa folder with processor
              and model card (--output_dir OUT; --config JSON for what the file does not tell).
              Weights-only loading: nothing in the file is executed.

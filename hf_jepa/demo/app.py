@@ -1,5 +1,6 @@
 """The Gradio demo: the same image through several models side by side (one column each), as embeddings (PCA of
-patch features, nearest neighbours, a 2-D map of a gallery) and as what each method predicts; and `hf-jepa demo`.
+patch features, nearest neighbours, a 2-D map of a gallery) and as what each method predicts; for a LeWorldModel
+among the models, a world-model tab that plans in its environment; and `hf-jepa demo`.
 
 Gradio is imported only when an app is built, so the rest of the package (and the `hf-jepa` command) does not need
 it. Every error a user can cause is a ValueError in the model-side modules, shown in the page as a `gr.Error`.
@@ -19,6 +20,15 @@ from ..data.images import DIGITS, digits_dataset
 from .embeddings import embedding_view
 from .loading import DemoStore, prepare_image
 from .predictions import PredictionRequest, predict
+from .world import (
+    DEFAULT_ENV,
+    PROBE_EPISODES,
+    WorldRequest,
+    WorldStore,
+    episode_preview,
+    plan_episode,
+    world_unavailable,
+)
 
 DISPLAY_SIZE = 224
 EXAMPLES_DIR = os.path.join(tempfile.gettempdir(), "hf_jepa_demo_examples")
@@ -27,7 +37,16 @@ Upload an image (any size: each model's processor resizes it) or pick an example
 the first three principal components of its patch features (similar colours = similar features), its nearest
 neighbours in a gallery with their labels, and where it falls (black ring) on a 2-D PCA map of the gallery's
 embeddings coloured by label. **Predictions**: what each model's pretraining objective predicts for this image (for
-V-JEPA, for an uploaded clip or the image panning across the frame)."""
+V-JEPA, for an uploaded clip or the image panning across the frame). **World model** (shown for a LeWorldModel): plan
+towards a goal in its environment."""
+WORLD_INTRO = f"""Pick a start (an episode seed: the environment reset with it) and a goal (where the environment's
+expert policy gets in the given number of steps from there), then **Plan**: the world model plans with CEM in latent
+space (receding horizon, as `hf-jepa plan`) and the plan runs in the environment. The chart compares the agent's real
+position with the position a linear probe reads from the embeddings of the real frames and from the latents the model
+predicts for the executed actions (its `rollout` from the start embedding, one point per model step). The CEM
+defaults are far below the paper's 300 samples x 30 iterations x 30 elites so that a click answers in seconds on a
+CPU; the first click per model also fits the probe (without `--probe_dataset`, on {PROBE_EPISODES} short episodes
+recorded then)."""
 
 
 @functools.cache
@@ -83,8 +102,12 @@ def build_app(
     max_gallery_images: int | None = None,
     display_size: int = DISPLAY_SIZE,
     examples: Sequence[str] | None = None,
+    world_env: str = DEFAULT_ENV,
+    probe_dataset: str | None = None,
+    world_store: WorldStore | None = None,
 ):
-    """The demo as a `gr.Blocks` (not launched): one column per model in each tab.
+    """The demo as a `gr.Blocks` (not launched): one column per model in each tab, and a world-model tab when a
+    LeWorldModel is among the models.
 
     Args:
         models: model folders or Hub ids, loaded now (a ValueError names any that is not an hf_jepa model).
@@ -95,10 +118,17 @@ def build_app(
         max_gallery_images: embed only the first images of each gallery (faster start, e.g. in tests).
         display_size: side of the pictures.
         examples: example image files (default: `bundled_examples()`).
+        world_env: the world-model tab's environment (a stable-worldmodel id; with `allow_loading` others can be
+            typed).
+        probe_dataset: a folder recorded by `hf-jepa collect` in that environment to fit the position probe on
+            (default: episodes recorded on the fly).
+        world_store: where the world-model tab keeps its probes (default: `WorldStore(probe_dataset)`; tests pass a
+            smaller one).
 
     Endpoints (`api_name`): `/embed` (image, gallery, neighbours), `/predict` (image, seed, mask_ratio, and an
-    optional video for V-JEPA) and, with
-    `allow_loading`, `/load_models` (newline-separated names). Each returns one group of outputs per column.
+    optional video for V-JEPA), each returning one group of outputs per column; `/world_episode` (environment, seed,
+    goal offset: the start and goal frames) and `/plan` (world model, those, budget and the CEM settings); with
+    `allow_loading`, `/load_models` (newline-separated names).
     """
     import gradio as gr
 
@@ -109,6 +139,14 @@ def build_app(
     for name in models:  # loaded, and the default gallery embedded, now rather than on a visitor's first click
         store.gallery_embedding(store.model(name), galleries[0])
     columns = max(len(models), max_models) if allow_loading else len(models)
+    world_store = world_store or WorldStore(probe_dataset)
+
+    def world_models(names: Sequence[str]) -> list[str]:
+        return [name for name in names if store.model(name).method.name == "lewm"]
+
+    initial_world_models = world_models(models)
+    # Importing stable-worldmodel takes seconds: only when the tab can be shown.
+    unavailable = world_unavailable() if initial_world_models or allow_loading else None
 
     def shown_in_ui(handler):
         @functools.wraps(handler)
@@ -170,7 +208,29 @@ def build_app(
             raise ValueError(f"At most {columns} models side by side; got {len(names)}.")
         titles = [title(name) for name in names] + [""] * (columns - len(names))  # loads each model
         shown = [gr.Column(visible=slot < len(names)) for slot in range(columns)]
-        return [names, *shown, *shown, *titles, *titles]
+        lewm = world_models(names)
+        world = [gr.Tab(visible=bool(lewm)), gr.Dropdown(choices=lewm, value=lewm[0] if lewm else None)]
+        return [names, *shown, *shown, *titles, *titles, *world]
+
+    def world_request(env_id, seed, goal_offset, *settings) -> WorldRequest:
+        """The tab's fields as a request: `settings` are budget, horizon, receding horizon, samples, iterations and
+        elites (their defaults when absent)."""
+        numbers = [int(value) for value in (goal_offset, *settings)]
+        return WorldRequest(env_id, 0 if seed is None else int(seed), *numbers, display_size=display_size)
+
+    @shown_in_ui
+    def show_episode(env_id, seed, goal_offset):
+        start, goal, _ = episode_preview(world_request(env_id, seed, goal_offset))
+        return start, goal
+
+    @shown_in_ui
+    def plan_world(name, env_id, seed, goal_offset, *settings):
+        if not name:
+            raise ValueError(
+                "No world model: load a LeWorldModel (a folder saved by `hf-jepa pretrain --method lewm`)."
+            )
+        result = plan_episode(store.model(name), world_request(env_id, seed, goal_offset, *settings), world_store)
+        return result.start, result.goal, result.gif, result.chart, result.summary, result.numbers
 
     def model_columns(make_panels: Callable[[int], list]) -> tuple[list, list, list]:
         """One column per model slot: its title and the outputs `make_panels(slot)` creates; columns past the
@@ -237,16 +297,60 @@ def build_app(
                 )
                 predict_button = gr.Button("Predict", variant="primary", elem_id="predict-button")
             prediction_columns, prediction_titles, prediction_outputs = model_columns(prediction_panels)
+        with gr.Tab("World model", visible=bool(initial_world_models)) as world_tab:
+            gr.Markdown(WORLD_INTRO)
+            gr.Markdown(unavailable or "", visible=unavailable is not None, elem_id="world-unavailable")
+            with gr.Column(visible=unavailable is None):
+                with gr.Row():
+                    world_model = gr.Dropdown(
+                        initial_world_models,
+                        value=initial_world_models[0] if initial_world_models else None,
+                        label="World model (LeWorldModel)",
+                    )
+                    world_env_choice = gr.Dropdown(
+                        [world_env], value=world_env, allow_custom_value=allow_loading, label="Environment"
+                    )
+                    episode_seed = gr.Number(0, precision=0, minimum=0, label="Start: episode seed")
+                    goal_offset = gr.Slider(1, 100, value=25, step=1, label="Goal: expert steps from the start")
+                    budget = gr.Slider(5, 200, value=50, step=5, label="Budget (environment steps)")
+                with gr.Accordion("Planner (CEM): small by default for a CPU; the paper: 300 / 30 / 30", open=False):
+                    with gr.Row():
+                        planner_settings = [
+                            gr.Slider(1, 10, value=5, step=1, label="Horizon (action blocks)"),
+                            gr.Slider(1, 10, value=5, step=1, label="Blocks executed before replanning"),
+                            gr.Slider(10, 300, value=100, step=10, label="Samples"),
+                            gr.Slider(1, 30, value=10, step=1, label="Iterations"),
+                            gr.Slider(1, 30, value=10, step=1, label="Elites"),
+                        ]
+                with gr.Row():
+                    show_button = gr.Button("Show start and goal", elem_id="world-episode-button")
+                    plan_button = gr.Button("Plan", variant="primary", elem_id="plan-button")
+                with gr.Row():
+                    start_image = gr.Image(label="Start", format="png", elem_id="world-start")
+                    goal_image = gr.Image(label="Goal", format="png", elem_id="world-goal")
+                    episode_gif = gr.Image(label="Executed plan | goal", type="filepath", elem_id="world-episode")
+                world_chart = gr.Image(label="Agent position over time", format="png", elem_id="world-chart")
+                world_summary = gr.Markdown()
+                world_numbers = numbers_panel()
 
         embed_button.click(embed, [image, gallery_choice, num_neighbours, loaded], embedding_outputs, api_name="embed")
         predict_button.click(
             run_predictions, [image, seed, mask_ratio, loaded, video, labels], prediction_outputs, api_name="predict"
         )
+        world_episode = [world_env_choice, episode_seed, goal_offset]
+        show_button.click(show_episode, world_episode, [start_image, goal_image], api_name="world_episode")
+        plan_button.click(
+            plan_world,
+            [world_model, *world_episode, budget, *planner_settings],
+            [start_image, goal_image, episode_gif, world_chart, world_summary, world_numbers],
+            api_name="plan",
+        )
         if allow_loading:
             load_button.click(
                 load_models,
                 model_text,
-                [loaded, *embedding_columns, *prediction_columns, *embedding_titles, *prediction_titles],
+                [loaded, *embedding_columns, *prediction_columns, *embedding_titles, *prediction_titles]
+                + [world_tab, world_model],
                 api_name="load_models",
             )
     return app
@@ -276,6 +380,20 @@ class DemoArguments:
         },
     )
     max_gallery_images: int | None = field(default=None, metadata={"help": "Embed only the first N gallery images."})
+    world_env: str = field(
+        default=DEFAULT_ENV,
+        metadata={
+            "help": "Environment of the world-model tab, shown when a LeWorldModel is among --model (needs "
+            'stable-worldmodel: pip install -e ".[world]").'
+        },
+    )
+    probe_dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "A folder recorded by `hf-jepa collect` in that environment, to fit the world-model tab's "
+            f"position probe on (default: {PROBE_EPISODES} short episodes recorded on the first Plan)."
+        },
+    )
 
 
 def demo(argv: list[str]):
@@ -285,8 +403,9 @@ def demo(argv: list[str]):
         prog="hf-jepa demo",
         description="Serve the Gradio demo locally: embeddings (PCA of patch features, nearest neighbours, a 2-D map "
         "of a gallery) and predictions (MAE reconstructions, I-JEPA blocks and prediction similarity, DINO "
-        "attention maps, V-JEPA masks and prediction error over time) of one or more saved models side by side. "
-        "Needs `pip install 'hf-jepa[demo]'`.",
+        "attention maps, V-JEPA masks and prediction error over time) of one or more saved models side by side; for a "
+        "LeWorldModel, a world-model tab that plans towards a goal in its environment. Needs `pip install "
+        "'hf-jepa[demo]'` (and `pip install -e '.[world]'` for the world-model tab).",
     )
     for action in parser._actions:  # HfArgumentParser gives the negative flag the positive one's help
         if "--no_allow_loading" in action.option_strings:
@@ -304,6 +423,8 @@ def demo(argv: list[str]):
         args.gallery,
         allow_loading=args.allow_loading,
         max_gallery_images=args.max_gallery_images,
+        world_env=args.world_env,
+        probe_dataset=args.probe_dataset,
     )
     app.launch(server_name=args.host, server_port=args.port, share=args.share)
     return app

@@ -5,6 +5,7 @@ Images are uint8 arrays [H, W, 3]; per-patch values are arrays [grid_h, grid_w] 
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -235,4 +236,66 @@ def scatter_map(
         left = size - legend_width + 4
         draw.rectangle((left, top + 2, left + 8, top + 10), fill=CATEGORY_COLORS[number % len(CATEGORY_COLORS)])
         draw.text((left + 12, top), str(name)[:8], fill=(0, 0, 0))
+    return np.asarray(canvas)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One line of `line_chart`: values ys [N] at xs [N] (NaN leaves a gap), in `color`; `dots` marks every point
+    (for values known only at some steps)."""
+
+    label: str
+    xs: np.ndarray
+    ys: np.ndarray
+    color: tuple[int, int, int]
+    dots: bool = False
+
+
+# Room around the plot for tick labels (left), the title and legend (top) and the x label (bottom).
+CHART_MARGINS = {"left": 52, "right": 12, "top": 34, "bottom": 30}
+
+
+def line_chart(curves: Sequence[Curve], title: str = "", x_label: str = "", size=(220, 480)) -> np.ndarray:
+    """Curves over a shared x axis -> uint8 [size[0], size[1], 3]: one range for all curves (the y range padded by
+    5 %), three y ticks, the x range's ends as x ticks, a legend under the title. x grows rightwards, y upwards."""
+    height, width = size
+    left, right, top, bottom = (CHART_MARGINS[k] for k in ("left", "right", "top", "bottom"))
+    xs = np.concatenate([np.asarray(c.xs, dtype=np.float64) for c in curves])
+    ys = np.concatenate([np.asarray(c.ys, dtype=np.float64) for c in curves])
+    ys = ys[np.isfinite(ys)]
+    x_low, x_high = (xs.min(), xs.max()) if len(xs) else (0.0, 1.0)
+    x_high = x_high if x_high > x_low else x_low + 1.0
+    y_low, y_high = (ys.min(), ys.max()) if len(ys) else (0.0, 1.0)
+    pad = 0.05 * (y_high - y_low) if y_high > y_low else 1.0
+    y_low, y_high = y_low - pad, y_high + pad
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def to_pixel(x, y) -> tuple[float, float]:
+        return left + (x - x_low) / (x_high - x_low) * plot_w, top + (y_high - y) / (y_high - y_low) * plot_h
+
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    for value in np.linspace(y_low, y_high, 3):
+        _, y = to_pixel(x_low, value)
+        draw.line((left, y, left + plot_w, y), fill=(230, 230, 230))
+        draw.text((4, y - 5), f"{value:.4g}"[:8], fill=(80, 80, 80))
+    draw.rectangle((left, top, left + plot_w, top + plot_h), outline=(180, 180, 180))
+    for value, anchor in ((x_low, left), (x_high, left + plot_w)):
+        text = f"{value:.4g}"
+        draw.text((anchor - 3 * len(text), top + plot_h + 4), text, fill=(80, 80, 80))
+    draw.text((left + plot_w // 2 - 3 * len(x_label), height - 12), x_label, fill=(80, 80, 80))
+    for curve in curves:
+        points = [to_pixel(x, y) for x, y in zip(np.asarray(curve.xs, float), np.asarray(curve.ys, float))]
+        for start, end in zip(points, points[1:]):
+            if np.isfinite(start + end).all():
+                draw.line((*start, *end), fill=curve.color, width=2)
+        if curve.dots:
+            for x, y in filter(lambda point: np.isfinite(point).all(), points):
+                draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=curve.color)
+    draw.text((left, 4), title, fill=(0, 0, 0))
+    position = left
+    for curve in curves:  # the legend, one row under the title
+        draw.rectangle((position, 20, position + 8, 28), fill=curve.color)
+        draw.text((position + 12, 18), curve.label, fill=(0, 0, 0))
+        position += 24 + int(draw.textlength(curve.label))
     return np.asarray(canvas)

@@ -351,6 +351,16 @@ def predict_vjepa(model: DemoModel, request: PredictionRequest) -> Prediction:
     return Prediction(images=images, numbers=numbers, note=f"Clip: {source}.")
 
 
+def predict_world_model(model: DemoModel, request: PredictionRequest) -> Prediction:
+    """LeWorldModel predicts the next frame's embedding from frames and the actions taken in between, which one image
+    does not give: its view is the world-model tab (`demo.world`)."""
+    return Prediction(
+        numbers={"method": model.method.name},
+        note=f"{model.method.title} predicts from frames and actions, not from one image: plan with it in the "
+        "World model tab.",
+    )
+
+
 def predict(model: DemoModel, request: PredictionRequest) -> Prediction:
     """The prediction view of the model's method (a note when it has none)."""
     if model.method.prediction_view is None:

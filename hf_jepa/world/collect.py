@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from .envs import PixelEnv, resize_frame
+from .envs import PixelEnv, proprio_of, resize_frame
 
 logger = logging.getLogger("hf_jepa")
 
@@ -44,12 +44,12 @@ def record_trajectories(
                 action = env.random_action(rng)
             else:
                 action = np.asarray(expert.get_action(info), dtype=np.float32)
-            action = np.clip(action.reshape(env.action_dim), env.low, env.high)
+            action = env.clip_action(action)
             rows["episode_index"].append(episode)
             rows["frame_index"].append(step)
             rows["image"].append(resize_frame(frame, image_size))
             rows["action"].append(action.tolist())
-            rows["proprio"].append(np.asarray(info.get("proprio", []), dtype=np.float32).reshape(-1).tolist())
+            rows["proprio"].append(proprio_of(info).tolist())
             rows["policy"].append("random" if random_episode else "expert")
             frame, _, info = env.step(action)
     return Dataset.from_dict(rows, features=trajectory_features())

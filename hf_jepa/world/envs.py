@@ -36,6 +36,12 @@ def resize_frame(frame: np.ndarray, size: int) -> PILImage.Image:
     return PILImage.fromarray(np.asarray(frame, dtype=np.uint8)).convert("RGB").resize((size, size), PILImage.BOX)
 
 
+def proprio_of(info: dict) -> np.ndarray:
+    """The agent's state an environment reports (`info["proprio"]`, Two-Room: its position) as a flat float32 copy
+    (environments may hand out views of their live state); empty when it reports none."""
+    return np.array(info.get("proprio", []), dtype=np.float32).reshape(-1)
+
+
 class PixelEnv:
     """One gymnasium environment seen through its rendered frames: `reset(seed)` and `step(action)` give (frame
     [H, W, 3] uint8, info); `step` also says whether the task is solved (the environment's `terminated`)."""
@@ -64,9 +70,12 @@ class PixelEnv:
         _, info = self.env.reset(seed=seed)
         return self.frame(), info
 
+    def clip_action(self, action: np.ndarray) -> np.ndarray:
+        """The action [action_dim] the environment executes for `action`: clipped to its action space."""
+        return np.clip(np.asarray(action, dtype=np.float32).reshape(self.action_dim), self.low, self.high)
+
     def step(self, action: np.ndarray) -> tuple[np.ndarray, bool, dict]:
-        action = np.clip(np.asarray(action, dtype=np.float32).reshape(self.action_dim), self.low, self.high)
-        _, _, terminated, _, info = self.env.step(action)
+        _, _, terminated, _, info = self.env.step(self.clip_action(action))
         return self.frame(), bool(terminated), info
 
     def frame(self) -> np.ndarray:
@@ -104,4 +113,4 @@ class PixelEnv:
         setter(np.asarray(goal_info["state"], dtype=np.float32))
 
 
-__all__ = ["EXPERTS", "PixelEnv", "import_stable_worldmodel", "resize_frame", "world_env_ids"]
+__all__ = ["EXPERTS", "PixelEnv", "import_stable_worldmodel", "proprio_of", "resize_frame", "world_env_ids"]

@@ -18,7 +18,7 @@ from ..data.trajectories import frame_transform
 from ..models import LeWMForPreTraining
 from ..registry import model_processor, saved_method
 from .cem import CEMPlanner, latent_goal_cost
-from .envs import PixelEnv, resize_frame
+from .envs import PixelEnv, proprio_of, resize_frame
 
 logger = logging.getLogger("hf_jepa")
 
@@ -72,16 +72,17 @@ def load_world_model(folder: str) -> tuple[LeWMForPreTraining, object]:
 
 
 class Episodes:
-    """The evaluation's episodes, one environment each, stepped in lockstep: starts, goals and goal frames."""
+    """The evaluation's episodes, one environment each, stepped in lockstep: starts, goals and goal frames.
+    `argument` is how errors name the environment (the command's `--env`, or a demo field)."""
 
-    def __init__(self, env_id: str, count: int, goal_offset: int, seed: int):
-        self.envs = [PixelEnv(env_id) for _ in range(count)]
+    def __init__(self, env_id: str, count: int, goal_offset: int, seed: int, argument: str = "--env"):
+        self.envs = [PixelEnv(env_id, argument) for _ in range(count)]
         self.seeds = [seed + i for i in range(count)]
         self.goal_frames, self.goal_infos = [], []
-        guide = PixelEnv(env_id)
+        guide = PixelEnv(env_id, argument)
         expert = guide.expert(noise=0.0, seed=seed)
         if expert is None:
-            raise ValueError(f"`--env {env_id}` has no expert policy to place reachable goals with.")
+            raise ValueError(f"`{argument} {env_id}` has no expert policy to place reachable goals with.")
         for episode_seed in self.seeds:
             frame, info = guide.reset(episode_seed)
             for _ in range(goal_offset):
@@ -89,24 +90,40 @@ class Episodes:
             self.goal_frames.append(frame)
             self.goal_infos.append(info)
 
-    def reset(self) -> list[np.ndarray]:
-        frames = []
+    def reset(self) -> tuple[list[np.ndarray], list[dict]]:
+        """Every episode back at its start: (frames, infos)."""
+        frames, infos = [], []
         for env, episode_seed, goal in zip(self.envs, self.seeds, self.goal_infos):
-            frame, _ = env.reset(episode_seed)
+            frame, info = env.reset(episode_seed)
             env.set_goal(goal)
             frames.append(frame)
-        return frames
+            infos.append(info)
+        return frames, infos
+
+    def check_actions(self, config) -> None:
+        """Refuse a model trained on actions of another size than the environment's."""
+        env = self.envs[0]
+        if env.action_dim != config.action_dim:
+            raise ValueError(
+                f"`{env.argument} {env.env_id}` takes actions of size {env.action_dim} but the model was trained on "
+                f"actions of size {config.action_dim} (config.action_dim): plan with a model trained on this "
+                "environment's data."
+            )
 
 
 def run_episodes(episodes: Episodes, budget: int, choose_actions, videos: int = 0) -> dict:
     """Steps every episode until it succeeds or spends `budget` steps. `choose_actions(frames, step, active)` gives
-    the next action [action_dim] of every episode. Returns successes, lengths, final distances and GIF frames."""
-    frames = episodes.reset()
+    the next action [action_dim] of every episode. Returns successes, lengths, final distances and, for the first
+    `videos` episodes, their frames (`film`), the actions the environment executed (`actions`, [T, action_dim] each)
+    and the agent's state at every frame (`proprio`, [T + 1, P] each)."""
+    frames, infos = episodes.reset()
     count = len(frames)
     success = np.zeros(count, dtype=bool)
     lengths = np.full(count, budget)
     distance = np.full(count, np.nan)
     film = [[frames[i]] for i in range(min(videos, count))]
+    executed = [[] for _ in film]
+    states = [[proprio_of(infos[i])] for i in range(len(film))]
     for step in range(budget):
         active = ~success
         if not active.any():
@@ -117,9 +134,19 @@ def run_episodes(episodes: Episodes, budget: int, choose_actions, videos: int = 
             distance[i] = info.get("distance_to_target", np.nan)
             if i < len(film):
                 film[i].append(frames[i])
+                executed[i].append(episodes.envs[i].clip_action(actions[i]))
+                states[i].append(proprio_of(info))
             if solved:
                 success[i], lengths[i] = True, step + 1
-    return {"success": success, "lengths": lengths, "final_distance": distance, "film": film}
+    action_dim = episodes.envs[0].action_dim if episodes.envs else 0
+    return {
+        "success": success,
+        "lengths": lengths,
+        "final_distance": distance,
+        "film": film,
+        "actions": [np.asarray(a, dtype=np.float32).reshape(-1, action_dim) for a in executed],
+        "proprio": [np.stack(s) for s in states],
+    }
 
 
 class LatentPlanner:
@@ -208,12 +235,7 @@ def plan(argv: list[str]) -> dict:
             f"{config.frameskip} environment steps."
         )
     episodes = Episodes(args.env, args.episodes, args.goal_offset, args.seed)
-    env_dim = episodes.envs[0].action_dim
-    if env_dim != config.action_dim:
-        raise ValueError(
-            f"`--env {args.env}` takes actions of size {env_dim} but the model was trained on actions of size "
-            f"{config.action_dim} (config.action_dim): plan with a model trained on this environment's data."
-        )
+    episodes.check_actions(config)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     cem = CEMPlanner(args.num_samples, args.num_iterations, args.num_elites)

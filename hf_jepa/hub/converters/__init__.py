@@ -1,4 +1,4 @@
-"""Converters from checkpoints written by the official I-JEPA, MAE and DINO code to hf_jepa models.
+"""Converters from checkpoints written by the official I-JEPA, MAE, DINO, V-JEPA and LeWorldModel code to ours.
 
 `convert(method, checkpoint, output_dir)` reads the file with weights-only loading (nothing in it is executed), maps
 every tensor onto our `...ForPreTraining` class (shapes checked, no key left unread) and writes a Hub-ready folder.

@@ -12,6 +12,7 @@ OFFICIAL_REPOSITORIES = {
     "dino": "facebookresearch/dino",
     "vjepa": "facebookresearch/jepa",
     "vjepa2": "facebookresearch/vjepa2",
+    "lewm": "lucas-maes/le-wm",
 }
 OFFICIAL_LICENSES = {
     "ijepa": "cc-by-nc-4.0",
@@ -19,6 +20,7 @@ OFFICIAL_LICENSES = {
     "dino": "apache-2.0",
     "vjepa": "cc-by-nc-4.0",
     "vjepa2": "mit",
+    "lewm": "mit",  # the license of the official Hub releases (quentinll/lewm-*)
 }
 
 
