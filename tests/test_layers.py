@@ -18,7 +18,7 @@ ALLOWED = {
     "registry": {"models", "engine"},
     "evaluation": {"data"},
     "hub": {"models", "registry", "data", "engine"},
-    "demo": {"models", "registry", "data", "engine", "evaluation"},
+    "demo": {"models", "registry", "data", "engine", "evaluation", "world"},  # world: the World model tab
     "evaluation_image_text": {"data", "evaluation"},
     "cli": {"models", "engine", "data", "registry", "evaluation", "evaluation_image_text", "hub", "demo"},
     # Commands that drive `hf-jepa pretrain` itself or its argument helpers sit above the CLI (which names them by
