@@ -138,6 +138,25 @@ def test_adaln_zero_makes_the_actions_a_no_op_at_init():
         )
 
 
+def test_heads_keep_pytorchs_default_init_and_the_encoder_the_vits():
+    """Officially only the encoder (transformers' ViT) is initialised by its model; the projectors, action encoder
+    and predictor keep PyTorch's default: weights uniform in +-1/sqrt(fan_in) (std 1/sqrt(3 fan_in)), not
+    N(0, 0.02)."""
+    torch.manual_seed(0)
+    model = LeWMForPreTraining(tiny(hidden_size=64, projection_hidden_size=512))
+    heads = [model.projector[0], model.prediction_projector[0], model.action_encoder.fc1]
+    heads += [model.predictor.layers[0].attn.qkv, model.predictor.layers[0].mlp.fc1]
+    for linear in heads:
+        bound = linear.in_features**-0.5
+        assert linear.weight.abs().max() <= bound and linear.weight.abs().max() > 0.9 * bound
+        torch.testing.assert_close(linear.weight.std().item(), bound / 3**0.5, rtol=0.1, atol=0)
+        if linear.bias is not None:
+            assert linear.bias.abs().max() <= bound and linear.bias.abs().max() > 0
+    encoder_linear = model.encoder.layers[0].mlp.fc1  # 128 x 64 weights: a tight std estimate
+    torch.testing.assert_close(encoder_linear.weight.std().item(), model.config.initializer_range, rtol=0.1, atol=0)
+    assert torch.count_nonzero(encoder_linear.bias) == 0
+
+
 def test_rollout_feeds_its_own_predictions_back():
     config = tiny(history_size=2)
     model = perturbed(LeWMForPreTraining(config)).eval()

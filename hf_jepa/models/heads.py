@@ -9,6 +9,18 @@ from .distributed import gather_with_grad, is_distributed
 from .vit import Mlp
 
 
+def torch_default_init_(linear: nn.Linear | nn.Conv1d) -> None:
+    """PyTorch's own init of a linear layer (Kaiming-uniform weights, uniform biases within 1 / sqrt(fan_in)): what
+    official code gets by not initialising a head itself. Through `transformers.initialization`, so that weights
+    loaded from a checkpoint are not overwritten."""
+    from transformers import initialization as init
+
+    init.kaiming_uniform_(linear.weight, a=5**0.5)
+    if linear.bias is not None:
+        fan_in = linear.weight[0].numel()
+        init.uniform_(linear.bias, -(fan_in**-0.5), fan_in**-0.5)
+
+
 def build_mlp(in_size: int, hidden_size: int, out_size: int, num_layers: int) -> nn.Sequential:
     """`num_layers` linears with GELU between them (no activation after the last): DINO's projection MLP."""
     if num_layers < 1:

@@ -3,10 +3,9 @@ view, the weight init of those heads, and the checks of their inputs. Each metho
 
 import torch
 import torch.nn as nn
-from transformers import initialization as init
 
 from .distributed import world_size
-from .heads import BatchNormMLP
+from .heads import BatchNormMLP, torch_default_init_
 from .modeling_ssl_vit import SSLModelWithEMATarget, SSLPreTrainedModel
 from .multi_crop import check_crops, views_first
 
@@ -17,10 +16,7 @@ class JointEmbeddingPreTrainedModel(SSLPreTrainedModel):
 
     def init_head_linear(self, linear: nn.Linear) -> None:
         """Official init of a head's linear layer; the default is torch's `nn.Linear` init."""
-        init.kaiming_uniform_(linear.weight, a=5**0.5)
-        if linear.bias is not None:
-            bound = 1 / linear.in_features**0.5
-            init.uniform_(linear.bias, -bound, bound)
+        torch_default_init_(linear)
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)

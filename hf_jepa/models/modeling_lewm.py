@@ -12,6 +12,7 @@ from transformers import initialization as init
 
 from .action_predictor import ActionConditionedPredictor, ActionEncoder, AdaLNZeroBlock
 from .configuration_lewm import LeWMConfig
+from .heads import torch_default_init_
 from .losses import normalized_std, sigreg_of_step
 from .modeling_ssl_vit import SSLPreTrainedModel, SSLPreTrainingOutput, SSLViTForImageClassification, SSLViTModel
 from .sigreg import SIGReg
@@ -26,7 +27,13 @@ class LeWMPreTrainedModel(SSLPreTrainedModel):
         if isinstance(module, nn.LayerNorm) and module.weight is None:
             return  # the predictor's parameter-free norms
         super()._init_weights(module)
-        if isinstance(module, AdaLNZeroBlock):  # after its children: the zero init is the last word
+        projectors = [getattr(self, name, None) for name in ("projector", "prediction_projector")]
+        if isinstance(module, (ActionEncoder, AdaLNZeroBlock)) or any(module is p for p in projectors):
+            # Official: everything but the encoder keeps PyTorch's default init (after the children's ViT-style one).
+            for layer in module.modules():
+                if isinstance(layer, nn.Linear):
+                    torch_default_init_(layer)
+        if isinstance(module, AdaLNZeroBlock):  # the zero init is the last word
             init.zeros_(module.modulation[-1].weight)
             init.zeros_(module.modulation[-1].bias)
         elif isinstance(module, ActionConditionedPredictor):
